@@ -1,0 +1,149 @@
+#include "config.h"
+#include "options.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const commands[] = { "info", "types", "objects", "report", NULL };
+
+void pl_cli_usage(FILE *out)
+{
+	fputs(
+"Usage: pyleak-core [COMMAND] CORE [EXECUTABLE] [OPTIONS]\n"
+"\n"
+"Read the ELF core dump of a CPython process and explain what holds its memory.\n"
+"EXECUTABLE is the python binary that produced the core; when omitted it is\n"
+"taken from the core. A bare name (python3) is looked up in PATH.\n"
+"\n"
+"Commands:\n"
+"  report    (default) runtime summary, gc state and the largest types\n"
+"  info      version, executable, libpython, build-ids, debug info, threads, gc state\n"
+"  types     objects per type, count and bytes, largest first\n"
+"  objects   every gc-tracked object: address, type, size, refcount, generation\n"
+"\n"
+"Options:\n"
+"      --format=FMT     text (default), json, jsonl, markdown\n"
+"      --top=N          types: show the N largest types (default 25; 0 = all)\n"
+"      --type=NAME      objects: only objects of this type (builtins.dict, __main__.Foo)\n"
+"      --sysroot=DIR    find the core's files under DIR (a core from another machine\n"
+"                       or a container); paths from the core are opened only there\n"
+"      --debug-dir=DIR  look for debug files in DIR/.build-id/xx/yyyy.debug first\n"
+"                       (repeatable); /usr/lib/debug is always searched\n"
+"      --force          read a truncated core or one taken during a collection\n"
+"      --layout         info: print every CPython offset taken from the debug info\n"
+"  -h, --help           this help\n"
+"  -V, --version        version\n"
+"\n"
+"Exit codes: 0 success; 2 usage; 3 core unreadable, not a core, or truncated;\n"
+"4 executable or libpython missing or not the one in the core; 5 no debug info\n"
+"for libpython; 6 not a CPython core; 7 runtime state unreadable (core taken\n"
+"during gc); 8 core memory inconsistent; 9 out of memory; 10 output error;\n"
+"70 internal error. See pyleak-core(1).\n", out);
+}
+
+static bool parse_format(const char *s, enum pl_format *f)
+{
+	if (!strcmp(s, "text"))
+		*f = PL_FMT_TEXT;
+	else if (!strcmp(s, "json"))
+		*f = PL_FMT_JSON;
+	else if (!strcmp(s, "jsonl"))
+		*f = PL_FMT_JSONL;
+	else if (!strcmp(s, "markdown") || !strcmp(s, "md"))
+		*f = PL_FMT_MARKDOWN;
+	else
+		return false;
+	return true;
+}
+
+int pl_cli_parse(struct cli *c, int argc, char **argv)
+{
+	enum { O_FORMAT = 256, O_TOP, O_TYPE, O_SYSROOT, O_DEBUGDIR, O_FORCE, O_LAYOUT };
+	static const struct option longopts[] = {
+		{ "format", required_argument, NULL, O_FORMAT },
+		{ "top", required_argument, NULL, O_TOP },
+		{ "type", required_argument, NULL, O_TYPE },
+		{ "sysroot", required_argument, NULL, O_SYSROOT },
+		{ "debug-dir", required_argument, NULL, O_DEBUGDIR },
+		{ "force", no_argument, NULL, O_FORCE },
+		{ "layout", no_argument, NULL, O_LAYOUT },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	memset(c, 0, sizeof(*c));
+	c->top = 25;
+	c->format = PL_FMT_TEXT;
+	int opt;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
+		char *end;
+		switch (opt) {
+		case 'h':
+			pl_cli_usage(stdout);
+			return -1;
+		case 'V':
+			printf("pyleak-core %s\n", PACKAGE_VERSION);
+			return -1;
+		case O_FORMAT:
+			if (!parse_format(optarg, &c->format)) {
+				fprintf(stderr, "pyleak-core: unknown --format '%s' (text, json, jsonl, markdown)\n", optarg);
+				return 2;
+			}
+			c->format_set = true;
+			break;
+		case O_TOP:
+			c->top = strtoul(optarg, &end, 10);
+			if (*end || !*optarg) {
+				fprintf(stderr, "pyleak-core: --top takes a number, not '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case O_TYPE:
+			c->type = optarg;
+			break;
+		case O_SYSROOT:
+			c->sysroot = optarg;
+			break;
+		case O_DEBUGDIR:
+			if (c->ndebug_dirs < 32)
+				c->debug_dirs[c->ndebug_dirs++] = optarg;
+			break;
+		case O_FORCE:
+			c->force = true;
+			break;
+		case O_LAYOUT:
+			c->layout = true;
+			break;
+		default:
+			fprintf(stderr, "pyleak-core: unknown option '%s'; see pyleak-core --help\n",
+				argv[optind - 1]);
+			return 2;
+		}
+	}
+	int i = optind;
+	c->command = "report";
+	if (i < argc)
+		for (const char *const *k = commands; *k; k++)
+			if (!strcmp(argv[i], *k)) {
+				c->command = *k;
+				i++;
+				break;
+			}
+	if (i >= argc) {
+		fprintf(stderr, "pyleak-core: no core file given; usage: pyleak-core [COMMAND] CORE "
+				"[EXECUTABLE] (see --help)\n");
+		return 2;
+	}
+	c->core = argv[i++];
+	if (i < argc)
+		c->exe = argv[i++];
+	if (i < argc) {
+		fprintf(stderr, "pyleak-core: unexpected argument '%s' (at most CORE and EXECUTABLE)\n",
+			argv[i]);
+		return 2;
+	}
+	return 0;
+}

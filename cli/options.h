@@ -1,0 +1,30 @@
+#ifndef PYLEAK_OPTIONS_H
+#define PYLEAK_OPTIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "../coredump/program.h"
+#include "../render/census.h"
+
+struct cli {
+	const char *command;     /* "info", "types", "objects", "report" */
+	const char *core;
+	const char *exe;
+	const char *sysroot;
+	const char *debug_dirs[33];
+	size_t ndebug_dirs;
+	bool force;
+	bool layout;             /* info --layout */
+	size_t top;
+	const char *type;
+	enum pl_format format;
+	bool format_set;
+};
+
+/* 0 to go on; otherwise the exit code (help and version print and return -1
+ * for "exit 0 now"). */
+int pl_cli_parse(struct cli *c, int argc, char **argv);
+void pl_cli_usage(FILE *out);
+
+#endif

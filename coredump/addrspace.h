@@ -1,0 +1,74 @@
+/* One address space for the dead process: the core's PT_LOAD data first, then
+ * the file-backed mappings (NT_FILE) read from the files on disk for the parts
+ * the core does not hold (.rodata and .text are usually not dumped). Ranges
+ * are sorted and never overlap. Reads never touch memory outside a range. */
+#ifndef PYLEAK_ADDRSPACE_H
+#define PYLEAK_ADDRSPACE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "error.h"
+
+#define PL_SRC_CORE 0u
+
+struct pl_as_range {
+	uint64_t start, end;   /* [start, end) */
+	const uint8_t *data;   /* bytes for start..end */
+	uint32_t src;          /* PL_SRC_CORE or 1 + index of the file */
+};
+
+struct pl_as {
+	struct pl_as_range *r;
+	size_t n, cap;
+	size_t hint;
+};
+
+void pl_as_init(struct pl_as *as);
+void pl_as_release(struct pl_as *as);
+/* Add a range, keeping whatever already covers part of it (earlier adds win). */
+struct pl_error *pl_as_add(struct pl_as *as, uint64_t start, uint64_t end,
+			   const uint8_t *data, uint32_t src);
+
+/* The range holding addr, or NULL. */
+const struct pl_as_range *pl_as_find(struct pl_as *as, uint64_t addr);
+
+/* Pointer to len contiguous bytes at addr, or NULL if any of them is missing
+ * or they straddle two ranges. The hot path for object headers. */
+static inline const uint8_t *pl_as_ptr(struct pl_as *as, uint64_t addr, size_t len)
+{
+	const struct pl_as_range *r = as->n ? &as->r[as->hint] : NULL;
+	if (!r || addr < r->start || addr >= r->end) {
+		r = pl_as_find(as, addr);
+		if (!r)
+			return NULL;
+	}
+	if (len > r->end - addr)
+		return NULL;
+	return r->data + (addr - r->start);
+}
+
+/* Copy len bytes (which may span ranges); 0 or -1 (EFAULT) */
+int pl_as_read(struct pl_as *as, uint64_t addr, void *buf, size_t len);
+/* Same, but only from the core itself (build-id checks must not be answered
+ * by the file they check). */
+int pl_as_read_core(struct pl_as *as, uint64_t addr, void *buf, size_t len);
+
+static inline int pl_as_u64(struct pl_as *as, uint64_t addr, uint64_t *out)
+{
+	const uint8_t *p = pl_as_ptr(as, addr, 8);
+	if (!p)
+		return pl_as_read(as, addr, out, 8);
+	memcpy(out, p, 8);
+	return 0;
+}
+
+/* Read a NUL-terminated string of at most max-1 bytes; returns its length or -1. */
+long pl_as_cstr(struct pl_as *as, uint64_t addr, char *buf, size_t max);
+
+/* Total bytes covered from the core / from files. */
+uint64_t pl_as_bytes(const struct pl_as *as, bool core);
+
+#endif

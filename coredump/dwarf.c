@@ -1,0 +1,301 @@
+#include "config.h"
+#include "dwarf.h"
+
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct dw_type {
+	char *name;
+	Dwarf_Off off;   /* of the complete struct/union DIE */
+	bool found;
+};
+
+struct pl_dwarf {
+	char *path;
+	int fd;
+	Dwarf *dw;
+	struct dw_type *types;
+	size_t ntypes;
+};
+
+struct pl_error *pl_dwarf_open(const char *path, struct pl_dwarf **out)
+{
+	*out = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return pl_error(PL_E_DEBUGINFO, "cannot open debug info %s: %s", path, strerror(errno));
+	Dwarf *dw = dwarf_begin(fd, DWARF_C_READ);
+	if (!dw) {
+		close(fd);
+		return pl_error(PL_E_DEBUGINFO, "%s has no usable DWARF debug info (%s)", path,
+				dwarf_errmsg(-1));
+	}
+	struct pl_dwarf *d = calloc(1, sizeof(*d));
+	if (!d || !(d->path = strdup(path))) {
+		free(d);
+		dwarf_end(dw);
+		close(fd);
+		return pl_error(PL_E_NOMEM, "out of memory");
+	}
+	d->fd = fd;
+	d->dw = dw;
+	*out = d;
+	return NULL;
+}
+
+void pl_dwarf_free(struct pl_dwarf *d)
+{
+	if (!d)
+		return;
+	for (size_t i = 0; i < d->ntypes; i++)
+		free(d->types[i].name);
+	free(d->types);
+	dwarf_end(d->dw);
+	close(d->fd);
+	free(d->path);
+	free(d);
+}
+
+const char *pl_dwarf_path(const struct pl_dwarf *d)
+{
+	return d->path;
+}
+
+/* Follow typedefs and qualifiers to the underlying type; false if none. */
+static bool peel(Dwarf_Die *die)
+{
+	for (int depth = 0; depth < 16; depth++) {
+		int tag = dwarf_tag(die);
+		if (tag != DW_TAG_typedef && tag != DW_TAG_const_type &&
+		    tag != DW_TAG_volatile_type && tag != DW_TAG_atomic_type &&
+		    tag != DW_TAG_restrict_type)
+			return true;
+		Dwarf_Attribute a;
+		if (!dwarf_attr_integrate(die, DW_AT_type, &a) || !dwarf_formref_die(&a, die))
+			return false;
+	}
+	return false;
+}
+
+static bool complete_aggregate(Dwarf_Die *die)
+{
+	int tag = dwarf_tag(die);
+	if (tag != DW_TAG_structure_type && tag != DW_TAG_union_type)
+		return false;
+	return !dwarf_hasattr(die, DW_AT_declaration) && dwarf_hasattr(die, DW_AT_byte_size);
+}
+
+static struct dw_type *lookup(struct pl_dwarf *d, const char *name)
+{
+	for (size_t i = 0; i < d->ntypes; i++)
+		if (strcmp(d->types[i].name, name) == 0)
+			return &d->types[i];
+	return NULL;
+}
+
+struct pl_error *pl_dwarf_index(struct pl_dwarf *d, const char *const *names, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (lookup(d, names[i]))
+			continue;
+		struct dw_type *t = realloc(d->types, (d->ntypes + 1) * sizeof(*t));
+		if (!t)
+			return pl_error(PL_E_NOMEM, "out of memory");
+		d->types = t;
+		t[d->ntypes] = (struct dw_type){ strdup(names[i]), 0, false };
+		if (!t[d->ntypes].name)
+			return pl_error(PL_E_NOMEM, "out of memory");
+		d->ntypes++;
+	}
+	size_t missing = 0;
+	for (size_t i = 0; i < d->ntypes; i++)
+		missing += !d->types[i].found;
+
+	Dwarf_Off off = 0, next;
+	size_t hsize;
+	while (missing && dwarf_nextcu(d->dw, off, &next, &hsize, NULL, NULL, NULL) == 0) {
+		Dwarf_Die cu, die;
+		Dwarf_Off cuoff = off + hsize;
+		off = next;
+		if (!dwarf_offdie(d->dw, cuoff, &cu) || dwarf_child(&cu, &die) != 0)
+			continue;
+		do {
+			int tag = dwarf_tag(&die);
+			if (tag != DW_TAG_structure_type && tag != DW_TAG_union_type &&
+			    tag != DW_TAG_typedef)
+				continue;
+			const char *nm = dwarf_diename(&die);
+			if (!nm)
+				continue;
+			struct dw_type *t = lookup(d, nm);
+			if (!t || t->found)
+				continue;
+			Dwarf_Die target = die;
+			if (!peel(&target) || !complete_aggregate(&target))
+				continue;
+			t->off = dwarf_dieoffset(&target);
+			t->found = true;
+			missing--;
+		} while (missing && dwarf_siblingof(&die, &die) == 0);
+	}
+	return NULL;
+}
+
+static bool type_die(struct pl_dwarf *d, const char *name, Dwarf_Die *out)
+{
+	struct dw_type *t = lookup(d, name);
+	if (!t || !t->found)
+		return false;
+	return dwarf_offdie(d->dw, t->off, out) != NULL;
+}
+
+int pl_dwarf_sizeof(struct pl_dwarf *d, const char *type, int64_t *size)
+{
+	Dwarf_Die die;
+	Dwarf_Word sz;
+	if (!type_die(d, type, &die) || dwarf_aggregate_size(&die, &sz) != 0)
+		return -1;
+	*size = (int64_t)sz;
+	return 0;
+}
+
+static int member_location(Dwarf_Die *m, int64_t *byte_off)
+{
+	Dwarf_Attribute a;
+	Dwarf_Word w;
+	if (!dwarf_attr(m, DW_AT_data_member_location, &a)) {
+		*byte_off = 0;   /* union members */
+		return 0;
+	}
+	if (dwarf_formudata(&a, &w) == 0) {
+		*byte_off = (int64_t)w;
+		return 0;
+	}
+	/* DWARF 2 style location expression: DW_OP_plus_uconst N */
+	Dwarf_Op *ops;
+	size_t nops;
+	if (dwarf_getlocation(&a, &ops, &nops) == 0 && nops == 1 &&
+	    ops[0].atom == DW_OP_plus_uconst) {
+		*byte_off = (int64_t)ops[0].number;
+		return 0;
+	}
+	return -1;
+}
+
+/* Find member `name` directly in aggregate `agg`, looking into anonymous
+ * struct/union members. Depth-bounded. */
+static bool find_member(Dwarf_Die *agg, const char *name, size_t len, Dwarf_Die *out,
+			int64_t *off, int depth)
+{
+	Dwarf_Die m;
+	if (depth > 8 || dwarf_child(agg, &m) != 0)
+		return false;
+	do {
+		if (dwarf_tag(&m) != DW_TAG_member)
+			continue;
+		const char *nm = dwarf_diename(&m);
+		int64_t mo;
+		if (member_location(&m, &mo) != 0)
+			continue;
+		if (nm && strlen(nm) == len && memcmp(nm, name, len) == 0) {
+			*out = m;
+			*off = mo;
+			return true;
+		}
+		if (!nm) {
+			Dwarf_Die t;
+			Dwarf_Attribute a;
+			if (dwarf_attr_integrate(&m, DW_AT_type, &a) && dwarf_formref_die(&a, &t) &&
+			    peel(&t) && complete_aggregate(&t)) {
+				int64_t inner;
+				if (find_member(&t, name, len, out, &inner, depth + 1)) {
+					*off = mo + inner;
+					return true;
+				}
+			}
+		}
+	} while (dwarf_siblingof(&m, &m) == 0);
+	return false;
+}
+
+int pl_dwarf_member(struct pl_dwarf *d, const char *type, const char *path,
+		    int64_t *byte_offset, int32_t *bit_offset, int32_t *bit_size)
+{
+	Dwarf_Die agg, m;
+	if (!type_die(d, type, &agg))
+		return -1;
+	int64_t total = 0;
+	const char *p = path;
+	for (;;) {
+		const char *dot = strchr(p, '.');
+		size_t len = dot ? (size_t)(dot - p) : strlen(p);
+		int64_t off;
+		if (!find_member(&agg, p, len, &m, &off, 0))
+			return -1;
+		total += off;
+		if (!dot)
+			break;
+		Dwarf_Attribute a;
+		if (!dwarf_attr_integrate(&m, DW_AT_type, &a) || !dwarf_formref_die(&a, &agg) ||
+		    !peel(&agg) || !complete_aggregate(&agg))
+			return -1;
+		p = dot + 1;
+	}
+	*byte_offset = total;
+	if (bit_offset) {
+		Dwarf_Attribute a;
+		Dwarf_Word w;
+		*bit_offset = -1;
+		*bit_size = 0;
+		if (dwarf_attr(&m, DW_AT_bit_size, &a) && dwarf_formudata(&a, &w) == 0) {
+			*bit_size = (int32_t)w;
+			if (dwarf_attr(&m, DW_AT_data_bit_offset, &a) && dwarf_formudata(&a, &w) == 0) {
+				*bit_offset = (int32_t)(total * 8 + (int64_t)w);
+			} else if (dwarf_attr(&m, DW_AT_bit_offset, &a) && dwarf_formudata(&a, &w) == 0) {
+				/* DWARF 2/3: counted from the most significant bit of the
+				 * storage unit (little-endian target). */
+				Dwarf_Word unit = 0;
+				Dwarf_Attribute b;
+				if (dwarf_attr(&m, DW_AT_byte_size, &b))
+					dwarf_formudata(&b, &unit);
+				*bit_offset = (int32_t)(total * 8 + (int64_t)(unit * 8) - (int64_t)w -
+							*bit_size);
+			}
+		}
+	}
+	return 0;
+}
+
+int pl_dwarf_enumerator(struct pl_dwarf *d, const char *name, int64_t *value)
+{
+	/* Scans until found: used for a handful of enum constants only. */
+	Dwarf_Off off = 0, next;
+	size_t hsize;
+	while (dwarf_nextcu(d->dw, off, &next, &hsize, NULL, NULL, NULL) == 0) {
+		Dwarf_Die cu, die, e;
+		Dwarf_Off cuoff = off + hsize;
+		off = next;
+		if (!dwarf_offdie(d->dw, cuoff, &cu) || dwarf_child(&cu, &die) != 0)
+			continue;
+		do {
+			if (dwarf_tag(&die) != DW_TAG_enumeration_type || dwarf_child(&die, &e) != 0)
+				continue;
+			do {
+				const char *nm = dwarf_diename(&e);
+				Dwarf_Attribute a;
+				Dwarf_Sword v;
+				if (nm && strcmp(nm, name) == 0 && dwarf_attr(&e, DW_AT_const_value, &a) &&
+				    dwarf_formsdata(&a, &v) == 0) {
+					*value = v;
+					return 0;
+				}
+			} while (dwarf_siblingof(&e, &e) == 0);
+		} while (dwarf_siblingof(&die, &die) == 0);
+	}
+	return -1;
+}

@@ -1,0 +1,32 @@
+/* A small index over the DWARF of libpython: complete struct/union types by
+ * tag or typedef name, member offsets by dotted path, bit-fields, sizes and
+ * enumerator values. Only what the layout table asks for is indexed. */
+#ifndef PYLEAK_DWARF_H
+#define PYLEAK_DWARF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+struct pl_dwarf;
+
+/* Open DWARF from an ELF file (its own .debug_info). Returns an error of kind
+ * PL_E_DEBUGINFO when the file has no DWARF. */
+struct pl_error *pl_dwarf_open(const char *path, struct pl_dwarf **out);
+void pl_dwarf_free(struct pl_dwarf *d);
+const char *pl_dwarf_path(const struct pl_dwarf *d);
+
+/* Find the types with these names (one pass over the top level of every
+ * unit, stopping early when all are found). */
+struct pl_error *pl_dwarf_index(struct pl_dwarf *d, const char *const *names, size_t n);
+
+/* 0 on success, -1 when the type or member does not exist. */
+int pl_dwarf_sizeof(struct pl_dwarf *d, const char *type, int64_t *size);
+int pl_dwarf_member(struct pl_dwarf *d, const char *type, const char *path,
+		    int64_t *byte_offset, int32_t *bit_offset, int32_t *bit_size);
+/* Value of an enumerator of a top-level enum type; 0 or -1. */
+int pl_dwarf_enumerator(struct pl_dwarf *d, const char *name, int64_t *value);
+
+#endif

@@ -1,0 +1,345 @@
+#include "config.h"
+#include "elfcore.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Offsets inside the Linux note payloads for LP64 targets (x86-64 and aarch64
+ * share the layouts of elf_prstatus up to pr_reg, elf_prpsinfo and siginfo).
+ * These are kernel ABI, not CPython internals. */
+enum {
+	PRSTATUS_CURSIG = 12, PRSTATUS_PID = 32, PRSTATUS_REG = 112,
+	PRPSINFO_UID = 16, PRPSINFO_PID = 24, PRPSINFO_PPID = 28,
+	PRPSINFO_FNAME = 40, PRPSINFO_PSARGS = 56, PRPSINFO_SIZE = 136,
+	SIGINFO_ADDR = 16,
+};
+
+static uint32_t rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static uint64_t rd64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static uint16_t rd16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
+
+void pl_core_free(struct pl_core *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->nfiles; i++)
+		free(c->files[i].path);
+	free(c->files);
+	free(c->segs);
+	free(c->threads);
+	free(c->auxv);
+	if (c->owns_map && c->map)
+		munmap((void *)c->map, c->size);
+	free(c->path);
+	free(c);
+}
+
+static struct pl_error *parse_nt_file(struct pl_core *c, const uint8_t *d, size_t n)
+{
+	if (n < 16)
+		return pl_error(PL_E_CORE, "%s: NT_FILE note is too short (%zu bytes)", c->path, n);
+	uint64_t count = rd64(d), pagesz = rd64(d + 8);
+	if (count > (n - 16) / 24)
+		return pl_error(PL_E_CORE, "%s: NT_FILE note claims %llu files in %zu bytes",
+				c->path, (unsigned long long)count, n);
+	c->files = calloc(count ? count : 1, sizeof(*c->files));
+	if (!c->files)
+		return pl_error(PL_E_NOMEM, "out of memory reading NT_FILE");
+	const uint8_t *names = d + 16 + count * 24, *end = d + n;
+	for (uint64_t i = 0; i < count; i++) {
+		const uint8_t *e = d + 16 + i * 24;
+		struct pl_core_file *f = &c->files[c->nfiles];
+		f->start = rd64(e);
+		f->end = rd64(e + 8);
+		uint64_t pg = rd64(e + 16);
+		f->offset = pagesz && pg <= UINT64_MAX / pagesz ? pg * pagesz : 0;
+		const uint8_t *z = names < end ? memchr(names, 0, (size_t)(end - names)) : NULL;
+		if (!z)
+			break;  /* names cut short: keep what we have */
+		f->path = strndup((const char *)names, (size_t)(z - names));
+		if (!f->path)
+			return pl_error(PL_E_NOMEM, "out of memory reading NT_FILE");
+		names = z + 1;
+		if (f->end > f->start)
+			c->nfiles++;
+		else
+			free(f->path);
+	}
+	c->has_nt_file = true;
+	return NULL;
+}
+
+static struct pl_error *add_thread(struct pl_core *c, const uint8_t *d, size_t n)
+{
+	if (n < PRSTATUS_REG)
+		return NULL;  /* unusable, ignore */
+	struct pl_core_thread *t = realloc(c->threads, (c->nthreads + 1) * sizeof(*t));
+	if (!t)
+		return pl_error(PL_E_NOMEM, "out of memory reading threads");
+	c->threads = t;
+	t = &t[c->nthreads++];
+	memset(t, 0, sizeof(*t));
+	t->cursig = (int16_t)rd16(d + PRSTATUS_CURSIG);
+	t->tid = (int32_t)rd32(d + PRSTATUS_PID);
+	size_t nregs = (n - PRSTATUS_REG) / 8;
+	if (nregs > 34)
+		nregs = 34;
+	for (size_t i = 0; i < nregs; i++)
+		t->regs[i] = rd64(d + PRSTATUS_REG + 8 * i);
+	t->nregs = (unsigned)nregs;
+	if (c->machine == EM_X86_64 && nregs >= 27) {
+		/* user_regs_struct: rbp 4, rip 16, rsp 19 */
+		t->fp = t->regs[4];
+		t->pc = t->regs[16];
+		t->sp = t->regs[19];
+	} else if (c->machine == EM_AARCH64 && nregs >= 33) {
+		t->fp = t->regs[29];
+		t->sp = t->regs[31];
+		t->pc = t->regs[32];
+	}
+	return NULL;
+}
+
+static struct pl_error *parse_notes(struct pl_core *c, const uint8_t *d, size_t n)
+{
+	Elf_Data data = { .d_buf = (void *)d, .d_size = n, .d_type = ELF_T_NHDR,
+			  .d_version = EV_CURRENT };
+	size_t off = 0;
+	GElf_Nhdr nh;
+	size_t name_off, desc_off;
+	struct pl_error *err = NULL;
+	while (off < n) {
+		size_t next = gelf_getnote(&data, off, &nh, &name_off, &desc_off);
+		if (next == 0 || next <= off)
+			break;  /* malformed tail: stop, keep what was read */
+		off = next;
+		if (desc_off > n || nh.n_descsz > n - desc_off)
+			break;
+		const char *name = nh.n_namesz ? (const char *)d + name_off : "";
+		const uint8_t *desc = d + desc_off;
+		size_t dn = nh.n_descsz;
+		bool core_ns = nh.n_namesz == 5 && memcmp(name, "CORE", 5) == 0;
+		if (!core_ns)
+			continue;
+		switch (nh.n_type) {
+		case NT_PRSTATUS:
+			err = add_thread(c, desc, dn);
+			break;
+		case NT_PRPSINFO:
+			if (dn >= PRPSINFO_SIZE) {
+				c->has_prpsinfo = true;
+				c->uid = rd32(desc + PRPSINFO_UID);
+				c->pid = (int32_t)rd32(desc + PRPSINFO_PID);
+				c->ppid = (int32_t)rd32(desc + PRPSINFO_PPID);
+				memcpy(c->fname, desc + PRPSINFO_FNAME, 16);
+				c->fname[16] = 0;
+				memcpy(c->psargs, desc + PRPSINFO_PSARGS, 80);
+				c->psargs[80] = 0;
+			}
+			break;
+		case NT_AUXV: {
+			size_t k = dn / 16;
+			free(c->auxv);
+			c->auxv = calloc(k ? 2 * k : 1, 8);
+			if (!c->auxv)
+				return pl_error(PL_E_NOMEM, "out of memory reading auxv");
+			memcpy(c->auxv, desc, k * 16);
+			c->nauxv = k;
+			break;
+		}
+		case NT_SIGINFO:
+			if (dn >= SIGINFO_ADDR + 8) {
+				c->has_siginfo = true;
+				c->sig_signo = (int32_t)rd32(desc);
+				c->sig_errno = (int32_t)rd32(desc + 4);
+				c->sig_code = (int32_t)rd32(desc + 8);
+				c->sig_addr = rd64(desc + SIGINFO_ADDR);
+			}
+			break;
+		case NT_FILE:
+			if (!c->has_nt_file)
+				err = parse_nt_file(c, desc, dn);
+			break;
+		}
+		if (err)
+			return err;
+	}
+	return NULL;
+}
+
+static struct pl_error *parse(struct pl_core *c)
+{
+	if (c->size < EI_NIDENT || memcmp(c->map, ELFMAG, SELFMAG) != 0)
+		return pl_error(PL_E_CORE, "%s is not an ELF file (no \\177ELF magic); give the core "
+				"dump of the Python process", c->path);
+	if (c->map[EI_CLASS] != ELFCLASS64 || c->map[EI_DATA] != ELFDATA2LSB)
+		return pl_error(PL_E_CORE, "%s is a %s %s-endian ELF file; only 64-bit little-endian "
+				"cores (x86-64, aarch64) are supported", c->path,
+				c->map[EI_CLASS] == ELFCLASS32 ? "32-bit" : "64-bit",
+				c->map[EI_DATA] == ELFDATA2MSB ? "big" : "little");
+	if (c->size < sizeof(Elf64_Ehdr))
+		return pl_error(PL_E_CORE, "%s is truncated: %zu bytes, shorter than an ELF header",
+				c->path, c->size);
+	Elf64_Ehdr eh;
+	memcpy(&eh, c->map, sizeof(eh));
+	if (eh.e_type != ET_CORE)
+		return pl_error(PL_E_CORE, "%s is an ELF %s, not a core dump; give the core file first "
+				"and the executable second", c->path,
+				eh.e_type == ET_EXEC ? "executable" :
+				eh.e_type == ET_DYN ? "shared object or PIE executable" :
+				eh.e_type == ET_REL ? "object file" : "file of unknown type");
+	c->machine = eh.e_machine;
+	if (c->machine != EM_X86_64 && c->machine != EM_AARCH64)
+		return pl_error(PL_E_CORE, "%s: unsupported machine %u (x86-64 and aarch64 are supported)",
+				c->path, c->machine);
+
+	if (elf_version(EV_CURRENT) == EV_NONE)
+		return pl_error(PL_E_INTERNAL, "libelf: %s", elf_errmsg(-1));
+	Elf *elf = elf_memory((char *)c->map, c->size);
+	if (!elf)
+		return pl_error(PL_E_CORE, "%s: cannot parse ELF: %s", c->path, elf_errmsg(-1));
+	size_t phnum = 0;
+	struct pl_error *err = NULL;
+	if (elf_getphdrnum(elf, &phnum) != 0 || phnum == 0 ||
+	    eh.e_phoff > c->size || phnum > (c->size - eh.e_phoff) / sizeof(Elf64_Phdr)) {
+		err = pl_error(PL_E_CORE, "%s is truncated or damaged: its program headers (%zu at "
+			       "offset %llu) are not in the file (%zu bytes)", c->path, phnum,
+			       (unsigned long long)eh.e_phoff, c->size);
+		goto out;
+	}
+	c->segs = calloc(phnum, sizeof(*c->segs));
+	if (!c->segs) {
+		err = pl_error(PL_E_NOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < phnum; i++) {
+		GElf_Phdr ph;
+		if (!gelf_getphdr(elf, (int)i, &ph))
+			continue;
+		if (ph.p_type == PT_NOTE) {
+			if (ph.p_offset >= c->size)
+				continue;
+			size_t n = ph.p_filesz;
+			if (n > c->size - ph.p_offset)
+				n = c->size - ph.p_offset;
+			err = parse_notes(c, c->map + ph.p_offset, n);
+			if (err)
+				goto out;
+		} else if (ph.p_type == PT_LOAD) {
+			if (ph.p_memsz == 0 || ph.p_vaddr + ph.p_memsz < ph.p_vaddr)
+				continue;
+			struct pl_core_segment *s = &c->segs[c->nsegs++];
+			s->vaddr = ph.p_vaddr;
+			s->memsz = ph.p_memsz;
+			s->offset = ph.p_offset;
+			s->filesz = ph.p_filesz < ph.p_memsz ? ph.p_filesz : ph.p_memsz;
+			s->flags = ph.p_flags;
+			if (s->offset >= c->size)
+				s->avail = 0;
+			else
+				s->avail = s->filesz < c->size - s->offset ? s->filesz : c->size - s->offset;
+			c->missing_bytes += s->filesz - s->avail;
+		}
+	}
+	if (c->nsegs == 0)
+		err = pl_error(PL_E_CORE, "%s has no memory segments (PT_LOAD); it is not a usable "
+			       "core dump", c->path);
+out:
+	elf_end(elf);
+	return err;
+}
+
+struct pl_error *pl_core_from_memory(const void *buf, size_t size, const char *name,
+				     struct pl_core **out)
+{
+	*out = NULL;
+	struct pl_core *c = calloc(1, sizeof(*c));
+	if (!c)
+		return pl_error(PL_E_NOMEM, "out of memory");
+	c->path = strdup(name ? name : "<memory>");
+	c->map = buf;
+	c->size = size;
+	struct pl_error *err = c->path ? parse(c) : pl_error(PL_E_NOMEM, "out of memory");
+	if (err) {
+		pl_core_free(c);
+		return err;
+	}
+	*out = c;
+	return NULL;
+}
+
+struct pl_error *pl_core_open(const char *path, struct pl_core **out)
+{
+	*out = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return pl_error(PL_E_CORE, "cannot open core %s: %s", path, strerror(errno));
+	struct stat st;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return pl_error(PL_E_CORE, "%s is not a regular file; give the path of a core dump "
+				"(compressed cores: see --help)", path);
+	}
+	if (st.st_size == 0) {
+		close(fd);
+		return pl_error(PL_E_CORE, "%s is empty; the core dump was not written (check "
+				"ulimit -c and /proc/sys/kernel/core_pattern)", path);
+	}
+	void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (map == MAP_FAILED)
+		return pl_error(PL_E_CORE, "cannot map core %s: %s", path, strerror(errno));
+	madvise(map, (size_t)st.st_size, MADV_RANDOM);
+	struct pl_error *err = pl_core_from_memory(map, (size_t)st.st_size, path, out);
+	if (err) {
+		munmap(map, (size_t)st.st_size);
+		return err;
+	}
+	(*out)->owns_map = true;
+	return NULL;
+}
+
+uint64_t pl_core_auxv(const struct pl_core *c, uint64_t type)
+{
+	for (size_t i = 0; i < c->nauxv; i++)
+		if (c->auxv[2 * i] == type)
+			return c->auxv[2 * i + 1];
+	return 0;
+}
+
+const struct pl_core_thread *pl_core_crashing_thread(const struct pl_core *c)
+{
+	for (size_t i = 0; i < c->nthreads; i++)
+		if (c->threads[i].cursig)
+			return &c->threads[i];
+	return c->nthreads ? &c->threads[0] : NULL;
+}
+
+const char *pl_signal_name(int sig)
+{
+	switch (sig) {
+	case SIGSEGV: return "SIGSEGV";
+	case SIGABRT: return "SIGABRT";
+	case SIGBUS: return "SIGBUS";
+	case SIGILL: return "SIGILL";
+	case SIGFPE: return "SIGFPE";
+	case SIGKILL: return "SIGKILL";
+	case SIGTERM: return "SIGTERM";
+	case SIGQUIT: return "SIGQUIT";
+	case SIGTRAP: return "SIGTRAP";
+	case SIGSTOP: return "SIGSTOP";
+	case SIGSYS: return "SIGSYS";
+	case SIGINT: return "SIGINT";
+	case 0: return "none";
+	}
+	return "signal";
+}

@@ -1,0 +1,83 @@
+/* The ELF core file itself: program headers, notes, threads. Nothing here
+ * knows about Python. The file is mapped read-only; every offset taken from it
+ * is checked against the file size before use. */
+#ifndef PYLEAK_ELFCORE_H
+#define PYLEAK_ELFCORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+struct pl_core_segment {
+	uint64_t vaddr, memsz;
+	uint64_t offset;   /* file offset of the data */
+	uint64_t filesz;   /* as the program header says */
+	uint64_t avail;    /* bytes of it actually present in the file */
+	uint32_t flags;    /* PF_R/PF_W/PF_X */
+};
+
+struct pl_core_thread {
+	int32_t tid;
+	int32_t cursig;
+	uint64_t regs[34];
+	unsigned nregs;
+	/* x86-64: rip/rsp/rbp; aarch64: pc/sp/x29 (0 when unknown) */
+	uint64_t pc, sp, fp;
+};
+
+struct pl_core_file {      /* one NT_FILE entry */
+	uint64_t start, end;
+	uint64_t offset;   /* byte offset in the file */
+	char *path;
+};
+
+struct pl_core {
+	char *path;
+	const uint8_t *map;
+	size_t size;
+	bool owns_map;
+	uint16_t machine;  /* EM_X86_64, EM_AARCH64 */
+
+	struct pl_core_segment *segs;
+	size_t nsegs;
+	uint64_t missing_bytes;  /* segment bytes the file should have but lacks */
+
+	struct pl_core_thread *threads;
+	size_t nthreads;
+
+	struct pl_core_file *files;
+	size_t nfiles;
+	bool has_nt_file;
+
+	uint64_t *auxv;    /* (type, value) pairs */
+	size_t nauxv;
+
+	bool has_prpsinfo;
+	int32_t pid, ppid;
+	uint32_t uid;
+	char fname[17];
+	char psargs[81];
+
+	bool has_siginfo;
+	int32_t sig_signo, sig_code, sig_errno;
+	uint64_t sig_addr;
+};
+
+/* Open and parse a core. On error *out is NULL. */
+struct pl_error *pl_core_open(const char *path, struct pl_core **out);
+/* Parse a core held in memory (tests, fuzzing). buf must outlive the core. */
+struct pl_error *pl_core_from_memory(const void *buf, size_t size, const char *name,
+				     struct pl_core **out);
+void pl_core_free(struct pl_core *core);
+static inline void pl_core_freep(struct pl_core **c) { pl_core_free(*c); }
+
+/* Value of an auxv entry, or 0 when absent. */
+uint64_t pl_core_auxv(const struct pl_core *core, uint64_t type);
+/* The thread that received the fatal signal (first thread with cursig != 0,
+ * else the first thread), or NULL if the core has no threads. */
+const struct pl_core_thread *pl_core_crashing_thread(const struct pl_core *core);
+const char *pl_signal_name(int sig);
+
+#endif

@@ -1,0 +1,183 @@
+/* Everything the decoders know about CPython's memory layout, in one struct,
+ * filled at run time from the DWARF of libpython (and cross-checked against
+ * _Py_DebugOffsets on 3.13+). Decoders test fields (an offset of -1 means the
+ * field does not exist in this build) and feature flags; they never test
+ * version numbers and hold no offsets of their own.
+ *
+ * Each entry names a type ("PyObject", a typedef or struct tag) and a member
+ * path ("interpreters.head"). '|' separates alternatives tried in order, which
+ * is how renamed fields across versions are expressed. */
+#ifndef PYLEAK_LAYOUT_H
+#define PYLEAK_LAYOUT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "error.h"
+
+/* X(field, type names, member path, required) */
+#define PL_LAYOUT_OFFSETS(X) \
+	X(ob_refcnt, "PyObject", "ob_refcnt", true) \
+	X(ob_type, "PyObject", "ob_type", true) \
+	X(ob_size, "PyVarObject", "ob_size", true) \
+	X(tp_name, "PyTypeObject", "tp_name", true) \
+	X(tp_basicsize, "PyTypeObject", "tp_basicsize", true) \
+	X(tp_itemsize, "PyTypeObject", "tp_itemsize", true) \
+	X(tp_dealloc, "PyTypeObject", "tp_dealloc", true) \
+	X(tp_flags, "PyTypeObject", "tp_flags", true) \
+	X(tp_traverse, "PyTypeObject", "tp_traverse", true) \
+	X(tp_clear, "PyTypeObject", "tp_clear", true) \
+	X(tp_weaklistoffset, "PyTypeObject", "tp_weaklistoffset", true) \
+	X(tp_members, "PyTypeObject", "tp_members", true) \
+	X(tp_base, "PyTypeObject", "tp_base", true) \
+	X(tp_dict, "PyTypeObject", "tp_dict", true) \
+	X(tp_dictoffset, "PyTypeObject", "tp_dictoffset", true) \
+	X(tp_is_gc, "PyTypeObject", "tp_is_gc", true) \
+	X(tp_bases, "PyTypeObject", "tp_bases", true) \
+	X(tp_mro, "PyTypeObject", "tp_mro", true) \
+	X(tp_cache, "PyTypeObject", "tp_cache", true) \
+	X(tp_subclasses, "PyTypeObject", "tp_subclasses", true) \
+	X(tp_del, "PyTypeObject", "tp_del", true) \
+	X(tp_finalize, "PyTypeObject", "tp_finalize", true) \
+	X(ht_name, "PyHeapTypeObject", "ht_name", true) \
+	X(ht_slots, "PyHeapTypeObject", "ht_slots", true) \
+	X(ht_qualname, "PyHeapTypeObject", "ht_qualname", true) \
+	X(ht_cached_keys, "PyHeapTypeObject", "ht_cached_keys", true) \
+	X(ht_module, "PyHeapTypeObject", "ht_module", false) \
+	X(gc_next, "PyGC_Head", "_gc_next", true) \
+	X(gc_prev, "PyGC_Head", "_gc_prev", true) \
+	X(rt_interp_head, "_PyRuntimeState", "interpreters.head", true) \
+	X(rt_interp_main, "_PyRuntimeState", "interpreters.main", true) \
+	X(rt_gc, "_PyRuntimeState", "gc", false) \
+	X(rt_debug_offsets, "_PyRuntimeState", "debug_offsets", false) \
+	X(is_next, "PyInterpreterState", "next", true) \
+	X(is_id, "PyInterpreterState", "id", true) \
+	X(is_tstate_head, "PyInterpreterState", "threads.head|tstate_head", true) \
+	X(is_gc, "PyInterpreterState", "gc", false) \
+	X(is_modules, "PyInterpreterState", "imports.modules|modules", true) \
+	X(is_sysdict, "PyInterpreterState", "sysdict", true) \
+	X(is_builtins, "PyInterpreterState", "builtins", true) \
+	X(gcs_enabled, "_gc_runtime_state", "enabled", true) \
+	X(gcs_debug, "_gc_runtime_state", "debug", true) \
+	X(gcs_generations, "_gc_runtime_state", "generations|young", true) \
+	X(gcs_old, "_gc_runtime_state", "old", false) \
+	X(gcs_permanent, "_gc_runtime_state", "permanent_generation", true) \
+	X(gcs_stats, "_gc_runtime_state", "generation_stats", true) \
+	X(gcs_collecting, "_gc_runtime_state", "collecting", true) \
+	X(gcs_garbage, "_gc_runtime_state", "garbage", true) \
+	X(gcs_callbacks, "_gc_runtime_state", "callbacks", true) \
+	X(gen_head, "gc_generation", "head", true) \
+	X(gen_threshold, "gc_generation", "threshold", true) \
+	X(gen_count, "gc_generation", "count", true) \
+	X(gst_collections, "gc_generation_stats", "collections", true) \
+	X(gst_collected, "gc_generation_stats", "collected", true) \
+	X(gst_uncollectable, "gc_generation_stats", "uncollectable", true) \
+	X(ts_next, "PyThreadState", "next", true) \
+	X(ts_interp, "PyThreadState", "interp", true) \
+	X(ts_thread_id, "PyThreadState", "thread_id", true) \
+	X(ts_native_thread_id, "PyThreadState", "native_thread_id", false) \
+	X(ts_id, "PyThreadState", "id", true) \
+	X(ts_dict, "PyThreadState", "dict", true) \
+	X(ts_frame, "PyThreadState", "frame", false) \
+	X(ts_cframe, "PyThreadState", "cframe", false) \
+	X(ts_current_frame, "PyThreadState", "current_frame", false) \
+	X(cf_current_frame, "_PyCFrame", "current_frame", false) \
+	X(tuple_items, "PyTupleObject", "ob_item", true) \
+	X(list_items, "PyListObject", "ob_item", true) \
+	X(list_allocated, "PyListObject", "allocated", true) \
+	X(dict_used, "PyDictObject", "ma_used", true) \
+	X(dict_keys, "PyDictObject", "ma_keys", true) \
+	X(dict_values, "PyDictObject", "ma_values", true) \
+	X(dk_refcnt, "PyDictKeysObject", "dk_refcnt", true) \
+	X(dk_size, "PyDictKeysObject", "dk_size", false) \
+	X(dk_log2_size, "PyDictKeysObject", "dk_log2_size", false) \
+	X(dk_log2_index_bytes, "PyDictKeysObject", "dk_log2_index_bytes", false) \
+	X(dk_kind, "PyDictKeysObject", "dk_kind", false) \
+	X(dk_nentries, "PyDictKeysObject", "dk_nentries", true) \
+	X(dk_indices, "PyDictKeysObject", "dk_indices", true) \
+	X(dke_key, "PyDictKeyEntry", "me_key", true) \
+	X(dke_value, "PyDictKeyEntry", "me_value", true) \
+	X(due_key, "PyDictUnicodeEntry", "me_key", false) \
+	X(due_value, "PyDictUnicodeEntry", "me_value", false) \
+	X(dv_values, "PyDictValues", "values", false) \
+	X(dv_capacity, "PyDictValues", "capacity", false) \
+	X(dv_size, "PyDictValues", "size", false) \
+	X(dv_embedded, "PyDictValues", "embedded", false) \
+	X(dv_valid, "PyDictValues", "valid", false) \
+	X(set_mask, "PySetObject", "mask", true) \
+	X(set_table, "PySetObject", "table", true) \
+	X(set_smalltable, "PySetObject", "smalltable", true) \
+	X(str_length, "PyASCIIObject", "length", true) \
+	X(str_state, "PyASCIIObject", "state", true) \
+	X(ustr_data, "PyUnicodeObject", "data", true) \
+	X(bytes_sval, "PyBytesObject", "ob_sval", true) \
+	X(long_digit, "PyLongObject", "long_value.ob_digit|ob_digit", true) \
+	X(long_tag, "PyLongObject", "long_value.lv_tag", false)
+
+/* X(field, type names) */
+#define PL_LAYOUT_SIZES(X) \
+	X(sizeof_object, "PyObject") \
+	X(sizeof_varobject, "PyVarObject") \
+	X(sizeof_type, "PyTypeObject") \
+	X(sizeof_heaptype, "PyHeapTypeObject") \
+	X(sizeof_gc_head, "PyGC_Head") \
+	X(sizeof_runtime, "_PyRuntimeState") \
+	X(sizeof_gen, "gc_generation") \
+	X(sizeof_gen_stats, "gc_generation_stats") \
+	X(sizeof_dk_entry, "PyDictKeyEntry") \
+	X(sizeof_du_entry, "PyDictUnicodeEntry") \
+	X(sizeof_dk, "PyDictKeysObject") \
+	X(sizeof_ascii, "PyASCIIObject") \
+	X(sizeof_compact, "PyCompactUnicodeObject") \
+	X(sizeof_member_def, "PyMemberDef") \
+	X(sizeof_setentry, "setentry")
+
+/* X(field, type names, member path) of bit-fields: bit offset and width */
+#define PL_LAYOUT_BITS(X) \
+	X(str_interned, "PyASCIIObject", "state.interned") \
+	X(str_kind, "PyASCIIObject", "state.kind") \
+	X(str_compact, "PyASCIIObject", "state.compact") \
+	X(str_ascii, "PyASCIIObject", "state.ascii")
+
+struct pl_bitfield {
+	int32_t bit_offset;   /* from the start of the object; -1 if absent */
+	int32_t bit_size;
+};
+
+struct pl_layout {
+#define PL_L_OFF(f, t, m, r) int32_t f;
+#define PL_L_SIZE(f, t) int32_t f;
+#define PL_L_BITS(f, t, m) struct pl_bitfield f;
+	PL_LAYOUT_OFFSETS(PL_L_OFF)
+	PL_LAYOUT_SIZES(PL_L_SIZE)
+	PL_LAYOUT_BITS(PL_L_BITS)
+#undef PL_L_OFF
+#undef PL_L_SIZE
+#undef PL_L_BITS
+
+	/* Feature flags and constants that DWARF does not carry (macros), set
+	 * from the version in pl_layout_finish(). */
+	uint32_t hexversion;
+	uint64_t tpf_heaptype, tpf_have_gc, tpf_managed_dict, tpf_managed_weakref,
+		 tpf_inline_values, tpf_long_subclass, tpf_type_subclass,
+		 tpf_static_builtin;
+	int32_t preheader_words;        /* words before the gc head for PREHEADER types */
+	bool immortal_refcnt;           /* 3.12+: low 32 bits of ob_refcnt < 0 means immortal */
+	bool long_tagged;               /* 3.12+: int size in lv_tag */
+	bool dict_log2;                 /* 3.11+: dk_log2_size / dk_kind keys */
+	int32_t dk_unicode_kind, dk_split_kind;
+	uint32_t gc_list_mask;          /* low bits of _gc_next/_gc_prev that are flags */
+};
+
+struct pl_dwarf;   /* coredump/dwarf.h */
+
+/* Fill from DWARF. A missing required field is an error naming it. */
+struct pl_error *pl_layout_from_dwarf(struct pl_layout *L, struct pl_dwarf *dw);
+/* Derive flags from the version (PY_VERSION_HEX) once it is known. */
+void pl_layout_finish(struct pl_layout *L, uint32_t hexversion);
+
+/* Print every field (for `info --layout` and for the tests). */
+#include <stdio.h>
+void pl_layout_dump(const struct pl_layout *L, FILE *out);
+
+#endif

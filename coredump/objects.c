@@ -1,0 +1,553 @@
+#include "config.h"
+#include "objects.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "program.h"
+
+#define MAX_DICT_ENTRIES (1ll << 28)
+#define MAX_TYPE_CHAIN 64
+
+int pl_obj_header(struct pl_program *p, uint64_t addr, int64_t *refcnt, uint64_t *type)
+{
+	const struct pl_layout *L = &p->L;
+	const uint8_t *h = pl_as_ptr(&p->as, addr, (size_t)L->sizeof_object);
+	if (!h)
+		return -1;
+	memcpy(refcnt, h + L->ob_refcnt, 8);
+	memcpy(type, h + L->ob_type, 8);
+	return 0;
+}
+
+static uint64_t bits(const uint8_t *obj, struct pl_bitfield f)
+{
+	uint64_t w;
+	memcpy(&w, obj + f.bit_offset / 8, 8);
+	w >>= f.bit_offset % 8;
+	return f.bit_size >= 64 ? w : w & ((1ull << f.bit_size) - 1);
+}
+
+static void init_kinds(struct pl_heap *h)
+{
+	static const struct { enum pl_kind k; const char *sym; } syms[] = {
+		{ PL_K_TUPLE, "PyTuple_Type" }, { PL_K_LIST, "PyList_Type" },
+		{ PL_K_DICT, "PyDict_Type" }, { PL_K_SET, "PySet_Type" },
+		{ PL_K_FROZENSET, "PyFrozenSet_Type" }, { PL_K_STR, "PyUnicode_Type" },
+		{ PL_K_BYTES, "PyBytes_Type" }, { PL_K_INT, "PyLong_Type" },
+		{ PL_K_FLOAT, "PyFloat_Type" }, { PL_K_TYPE, "PyType_Type" },
+		{ PL_K_MODULE, "PyModule_Type" }, { PL_K_FUNCTION, "PyFunction_Type" },
+		{ PL_K_CELL, "PyCell_Type" }, { PL_K_METHOD, "PyMethod_Type" },
+		{ PL_K_CFUNCTION, "PyCFunction_Type" }, { PL_K_FRAME, "PyFrame_Type" },
+		{ PL_K_CODE, "PyCode_Type" }, { PL_K_GEN, "PyGen_Type" },
+		{ PL_K_COROUTINE, "PyCoro_Type" }, { PL_K_ASYNCGEN, "PyAsyncGen_Type" },
+		{ PL_K_WEAKREF, "_PyWeakref_RefType" }, { PL_K_TRACEBACK, "PyTraceBack_Type" },
+		{ PL_K_OBJECT, "PyBaseObject_Type" },
+	};
+	if (h->kind_type[PL_K_OBJECT])
+		return;
+	for (size_t i = 0; i < sizeof(syms) / sizeof(syms[0]); i++) {
+		uint64_t a;
+		if (pl_symbol(h->p, h->p->pyfile, syms[i].sym, &a, NULL) == 0)
+			h->kind_type[syms[i].k] = a;
+	}
+	if (!h->kind_type[PL_K_OBJECT])
+		h->kind_type[PL_K_OBJECT] = 1;   /* never matches; marks "initialized" */
+}
+
+static enum pl_kind kind_of(struct pl_heap *h, uint64_t type)
+{
+	struct pl_program *p = h->p;
+	for (int depth = 0; type && depth < MAX_TYPE_CHAIN; depth++) {
+		for (int k = 1; k < PL_K__COUNT; k++)
+			if (k != PL_K_OBJECT && h->kind_type[k] == type)
+				return (enum pl_kind)k;
+		if (pl_as_u64(&p->as, type + (uint64_t)p->L.tp_base, &type) != 0)
+			break;
+	}
+	return PL_K_OTHER;
+}
+
+static char *static_type_name(struct pl_program *p, uint64_t tp_name)
+{
+	char buf[512];
+	if (!tp_name || pl_as_cstr(&p->as, tp_name, buf, sizeof(buf)) < 0)
+		return strdup("?");
+	if (strchr(buf, '.'))
+		return strdup(buf);
+	char *s = malloc(strlen(buf) + 10);
+	if (s)
+		sprintf(s, "builtins.%s", buf);
+	return s;
+}
+
+static char *heap_type_name(struct pl_heap *h, uint64_t type, uint64_t dict, uint64_t tp_name)
+{
+	struct pl_program *p = h->p;
+	char qual[512], mod[512];
+	uint64_t q = 0;
+	if (pl_as_u64(&p->as, type + (uint64_t)p->L.ht_qualname, &q) != 0 ||
+	    pl_str_read(h, q, qual, sizeof(qual)) < 0) {
+		/* fall back on tp_name (a C string in the heap) */
+		if (!tp_name || pl_as_cstr(&p->as, tp_name, qual, sizeof(qual)) < 0)
+			snprintf(qual, sizeof(qual), "?");
+	}
+	uint64_t m = dict ? pl_dict_get_str(h, dict, "__module__") : 0;
+	if (!m || pl_str_read(h, m, mod, sizeof(mod)) < 0)
+		snprintf(mod, sizeof(mod), "%s", m ? "?" : "builtins");
+	char *s = malloc(strlen(mod) + strlen(qual) + 2);
+	if (s)
+		sprintf(s, "%s.%s", mod, qual);
+	return s;
+}
+
+struct pl_type *pl_type_get(struct pl_heap *h, uint64_t type_addr)
+{
+	uint32_t idx = pl_addrmap_get(&h->type_index, type_addr);
+	if (idx != UINT32_MAX)
+		return h->types[idx].valid ? &h->types[idx] : NULL;
+	struct pl_program *p = h->p;
+	const struct pl_layout *L = &p->L;
+	init_kinds(h);
+	if (h->ntypes == h->captypes) {
+		size_t cap = h->captypes ? 2 * h->captypes : 256;
+		struct pl_type *t = realloc(h->types, cap * sizeof(*t));
+		if (!t)
+			return NULL;
+		h->types = t;
+		h->captypes = cap;
+	}
+	struct pl_type *t = &h->types[h->ntypes];
+	memset(t, 0, sizeof(*t));
+	t->addr = type_addr;
+	if (!pl_addrmap_put(&h->type_index, type_addr, (uint32_t)h->ntypes, NULL))
+		return NULL;
+	h->ntypes++;
+	const uint8_t *b = pl_as_ptr(&p->as, type_addr, (size_t)L->sizeof_type);
+	if (!b)
+		return NULL;
+	uint64_t tp_name;
+	memcpy(&tp_name, b + L->tp_name, 8);
+	memcpy(&t->flags, b + L->tp_flags, 8);
+	memcpy(&t->basicsize, b + L->tp_basicsize, 8);
+	memcpy(&t->itemsize, b + L->tp_itemsize, 8);
+	memcpy(&t->dictoffset, b + L->tp_dictoffset, 8);
+	memcpy(&t->weaklistoffset, b + L->tp_weaklistoffset, 8);
+	memcpy(&t->base, b + L->tp_base, 8);
+	memcpy(&t->dict, b + L->tp_dict, 8);
+	memcpy(&t->traverse, b + L->tp_traverse, 8);
+	memcpy(&t->is_gc, b + L->tp_is_gc, 8);
+	memcpy(&t->del, b + L->tp_del, 8);
+	memcpy(&t->finalize, b + L->tp_finalize, 8);
+	memcpy(&t->mro, b + L->tp_mro, 8);
+	memcpy(&t->members, b + L->tp_members, 8);
+	memcpy(&t->nslots, b + L->ob_size, 8);
+	if (t->basicsize <= 0 || t->basicsize > (1 << 24) || t->itemsize < -(1 << 16) ||
+	    t->itemsize > (1 << 16))
+		return NULL;   /* not a type object */
+	t->heap = (t->flags & L->tpf_heaptype) != 0;
+	if (t->heap)
+		pl_as_u64(&p->as, type_addr + (uint64_t)L->ht_cached_keys, &t->ht_cached_keys);
+	t->kind = kind_of(h, type_addr);
+	t->name = t->heap ? heap_type_name(h, type_addr, t->dict, tp_name) : static_type_name(p, tp_name);
+	if (!t->name)
+		return NULL;
+	/* heap_type_name may have grown h->types */
+	t = &h->types[pl_addrmap_get(&h->type_index, type_addr)];
+	t->valid = true;
+	return t;
+}
+
+long pl_str_read(struct pl_heap *h, uint64_t addr, char *buf, size_t max)
+{
+	struct pl_program *p = h->p;
+	const struct pl_layout *L = &p->L;
+	int64_t refcnt;
+	uint64_t type;
+	if (max == 0 || !addr || pl_obj_header(p, addr, &refcnt, &type) != 0)
+		return -1;
+	init_kinds(h);
+	uint64_t flags = 0;
+	if (type != h->kind_type[PL_K_STR] &&
+	    (pl_as_u64(&p->as, type + (uint64_t)L->tp_flags, &flags) != 0 || !(flags & (1ull << 28))))
+		return -1;   /* not a str or str subclass */
+	const uint8_t *o = pl_as_ptr(&p->as, addr, (size_t)L->sizeof_ascii);
+	if (!o)
+		return -1;
+	int64_t len;
+	memcpy(&len, o + L->str_length, 8);
+	unsigned kind = (unsigned)bits(o, L->str_kind);
+	bool compact = bits(o, L->str_compact), ascii = bits(o, L->str_ascii);
+	if (len < 0 || (kind != 1 && kind != 2 && kind != 4))
+		return -1;
+	uint64_t data;
+	if (compact)
+		data = addr + (uint64_t)(ascii ? L->sizeof_ascii : L->sizeof_compact);
+	else if (pl_as_u64(&p->as, addr + (uint64_t)L->ustr_data, &data) != 0)
+		return -1;
+	size_t out = 0;
+	int64_t want = len;
+	if ((uint64_t)want > max)   /* at most max code points can fit anyway */
+		want = (int64_t)max;
+	const uint8_t *d = pl_as_ptr(&p->as, data, (size_t)want * kind);
+	if (!d && want)
+		return -1;
+	for (int64_t i = 0; i < want; i++) {
+		uint32_t c;
+		if (kind == 1)
+			c = d[i];
+		else if (kind == 2) {
+			uint16_t u;
+			memcpy(&u, d + 2 * i, 2);
+			c = u;
+		} else
+			memcpy(&c, d + 4 * i, 4);
+		char enc[4];
+		size_t n;
+		if (c < 0x80) {
+			enc[0] = (char)c;
+			n = 1;
+		} else if (c < 0x800) {
+			enc[0] = (char)(0xc0 | (c >> 6));
+			enc[1] = (char)(0x80 | (c & 0x3f));
+			n = 2;
+		} else if (c < 0x10000) {
+			enc[0] = (char)(0xe0 | (c >> 12));
+			enc[1] = (char)(0x80 | ((c >> 6) & 0x3f));
+			enc[2] = (char)(0x80 | (c & 0x3f));
+			n = 3;
+		} else {
+			c &= 0x1fffff;
+			enc[0] = (char)(0xf0 | (c >> 18));
+			enc[1] = (char)(0x80 | ((c >> 12) & 0x3f));
+			enc[2] = (char)(0x80 | ((c >> 6) & 0x3f));
+			enc[3] = (char)(0x80 | (c & 0x3f));
+			n = 4;
+		}
+		if (out + n >= max)
+			break;
+		memcpy(buf + out, enc, n);
+		out += n;
+	}
+	buf[out] = 0;
+	return (long)len;
+}
+
+int pl_dict_iter_init(struct pl_dict_iter *it, struct pl_program *p, uint64_t dict)
+{
+	const struct pl_layout *L = &p->L;
+	memset(it, 0, sizeof(*it));
+	it->p = p;
+	if (pl_as_u64(&p->as, dict + (uint64_t)L->dict_keys, &it->keys) != 0 ||
+	    pl_as_u64(&p->as, dict + (uint64_t)L->dict_values, &it->values) != 0 || !it->keys)
+		return -1;
+	int64_t size;
+	if (L->dict_log2) {
+		uint8_t log2_size, log2_index, kind;
+		if (pl_as_read(&p->as, it->keys + (uint64_t)L->dk_log2_size, &log2_size, 1) ||
+		    pl_as_read(&p->as, it->keys + (uint64_t)L->dk_log2_index_bytes, &log2_index, 1) ||
+		    pl_as_read(&p->as, it->keys + (uint64_t)L->dk_kind, &kind, 1) || log2_size > 40 ||
+		    log2_index > 43)
+			return -1;
+		size = 1ll << log2_size;
+		it->entries = it->keys + (uint64_t)L->dk_indices + (1ull << log2_index);
+		bool general = kind != (uint8_t)L->dk_unicode_kind && kind != (uint8_t)L->dk_split_kind;
+		it->esize = general ? L->sizeof_dk_entry : L->sizeof_du_entry;
+		it->koff = general ? L->dke_key : L->due_key;
+		it->voff = general ? L->dke_value : L->due_value;
+	} else {
+		if (pl_as_read(&p->as, it->keys + (uint64_t)L->dk_size, &size, 8) || size <= 0 ||
+		    size > MAX_DICT_ENTRIES || (size & (size - 1)))
+			return -1;
+		int width = size <= 0xff ? 1 : size <= 0xffff ? 2 : size <= 0xffffffffll ? 4 : 8;
+		it->entries = it->keys + (uint64_t)L->dk_indices + (uint64_t)(size * width);
+		it->esize = L->sizeof_dk_entry;
+		it->koff = L->dke_key;
+		it->voff = L->dke_value;
+	}
+	if (pl_as_read(&p->as, it->keys + (uint64_t)L->dk_nentries, &it->nentries, 8) ||
+	    it->nentries < 0 || it->nentries > size || it->esize <= 0)
+		return -1;
+	it->split = it->values != 0;
+	return 0;
+}
+
+int pl_dict_iter_next(struct pl_dict_iter *it, uint64_t *key, uint64_t *value)
+{
+	struct pl_program *p = it->p;
+	const struct pl_layout *L = &p->L;
+	while (it->i < it->nentries) {
+		int64_t i = it->i++;
+		uint64_t e = it->entries + (uint64_t)(i * it->esize);
+		if (pl_as_u64(&p->as, e + (uint64_t)it->koff, key) != 0)
+			return -1;
+		if (it->split) {
+			uint64_t vbase = it->values + (uint64_t)(L->dv_values >= 0 ? L->dv_values : 0);
+			if (pl_as_u64(&p->as, vbase + (uint64_t)(8 * i), value) != 0)
+				return -1;
+		} else if (pl_as_u64(&p->as, e + (uint64_t)it->voff, value) != 0) {
+			return -1;
+		}
+		if (*key && *value)
+			return 1;
+	}
+	return 0;
+}
+
+uint64_t pl_dict_get_str(struct pl_heap *h, uint64_t dict, const char *key)
+{
+	struct pl_dict_iter it;
+	uint64_t k, v;
+	char buf[256];
+	size_t klen = strlen(key);
+	if (pl_dict_iter_init(&it, h->p, dict) != 0)
+		return 0;
+	while (pl_dict_iter_next(&it, &k, &v) == 1)
+		if (pl_str_read(h, k, buf, sizeof(buf)) == (long)klen && strcmp(buf, key) == 0)
+			return v;
+	return 0;
+}
+
+static uint64_t round8(uint64_t n)
+{
+	return (n + 7) & ~7ull;
+}
+
+/* Out-of-line dict storage owned by this dict. */
+static uint64_t dict_extra(struct pl_program *p, uint64_t dict)
+{
+	const struct pl_layout *L = &p->L;
+	uint64_t keys, values;
+	int64_t refcnt;
+	if (pl_as_u64(&p->as, dict + (uint64_t)L->dict_keys, &keys) ||
+	    pl_as_u64(&p->as, dict + (uint64_t)L->dict_values, &values) || !keys ||
+	    pl_as_read(&p->as, keys + (uint64_t)L->dk_refcnt, &refcnt, 8))
+		return 0;
+	uint64_t size, index_bytes, esize;
+	if (L->dict_log2) {
+		uint8_t l2, li, kind;
+		if (pl_as_read(&p->as, keys + (uint64_t)L->dk_log2_size, &l2, 1) ||
+		    pl_as_read(&p->as, keys + (uint64_t)L->dk_log2_index_bytes, &li, 1) ||
+		    pl_as_read(&p->as, keys + (uint64_t)L->dk_kind, &kind, 1) || l2 > 40 || li > 43)
+			return 0;
+		size = 1ull << l2;
+		index_bytes = 1ull << li;
+		esize = (uint64_t)(kind == 0 ? L->sizeof_dk_entry : L->sizeof_du_entry);
+	} else {
+		int64_t s;
+		if (pl_as_read(&p->as, keys + (uint64_t)L->dk_size, &s, 8) || s <= 0 || s > MAX_DICT_ENTRIES)
+			return 0;
+		size = (uint64_t)s;
+		index_bytes = size * (size <= 0xff ? 1 : size <= 0xffff ? 2 : size <= 0xffffffffull ? 4 : 8);
+		esize = (uint64_t)L->sizeof_dk_entry;
+	}
+	uint64_t usable = (size << 1) / 3, extra = 0;
+	if (refcnt == 1)   /* shared keys are counted by nobody in particular */
+		extra += (uint64_t)L->sizeof_dk + index_bytes + usable * esize;
+	if (values) {
+		if (L->dv_capacity >= 0) {   /* 3.13: embedded values belong to the instance */
+			uint8_t cap = 0, embedded = 0;
+			pl_as_read(&p->as, values + (uint64_t)L->dv_capacity, &cap, 1);
+			pl_as_read(&p->as, values + (uint64_t)L->dv_embedded, &embedded, 1);
+			if (!embedded)
+				extra += (uint64_t)L->dv_values + cap * 8ull + round8(cap);
+		} else if (L->dv_values >= 0) {   /* 3.11/3.12: order prefix + values */
+			extra += round8(usable + 2) + usable * 8;
+		} else {
+			extra += usable * 8;
+		}
+	}
+	return extra;
+}
+
+uint64_t pl_obj_size(struct pl_heap *h, uint64_t addr, const struct pl_type *t, bool gc)
+{
+	struct pl_program *p = h->p;
+	const struct pl_layout *L = &p->L;
+	uint64_t size = 0;
+	if (gc) {
+		size += (uint64_t)L->sizeof_gc_head;
+		if (t->flags & (L->tpf_managed_dict | L->tpf_managed_weakref))
+			size += (uint64_t)L->preheader_words * 8;
+	}
+	int64_t n = 0;
+	if (t->itemsize) {
+		if (t->kind == PL_K_INT && L->long_tagged) {
+			uint64_t tag;
+			if (pl_as_u64(&p->as, addr + (uint64_t)L->long_tag, &tag) == 0)
+				n = (int64_t)(tag >> 3);
+		} else if (pl_as_read(&p->as, addr + (uint64_t)L->ob_size, &n, 8) == 0) {
+			n = n < 0 ? -n : n;
+		}
+		if (n > (1ll << 40))
+			n = 0;   /* damaged */
+	}
+	size += round8((uint64_t)t->basicsize + (uint64_t)n * (uint64_t)(t->itemsize < 0 ? -t->itemsize : t->itemsize));
+	if (t->flags & L->tpf_inline_values) {
+		uint8_t cap = 0;
+		if (pl_as_read(&p->as, addr + (uint64_t)t->basicsize + (uint64_t)L->dv_capacity, &cap, 1) == 0)
+			size += (uint64_t)L->dv_values + cap * 8ull + round8(cap);
+	}
+	switch (t->kind) {
+	case PL_K_LIST: {
+		int64_t alloc;
+		if (pl_as_read(&p->as, addr + (uint64_t)L->list_allocated, &alloc, 8) == 0 && alloc > 0 &&
+		    alloc < (1ll << 40))
+			size += (uint64_t)alloc * 8;
+		break;
+	}
+	case PL_K_DICT:
+		size += dict_extra(p, addr);
+		break;
+	case PL_K_SET:
+	case PL_K_FROZENSET: {
+		uint64_t table;
+		int64_t mask;
+		if (pl_as_u64(&p->as, addr + (uint64_t)L->set_table, &table) == 0 &&
+		    table != addr + (uint64_t)L->set_smalltable &&
+		    pl_as_read(&p->as, addr + (uint64_t)L->set_mask, &mask, 8) == 0 && mask > 0 &&
+		    mask < (1ll << 40))
+			size += (uint64_t)(mask + 1) * (uint64_t)L->sizeof_setentry;
+		break;
+	}
+	default:
+		break;
+	}
+	return size > UINT32_MAX ? UINT32_MAX : size;
+}
+
+void pl_heap_release(struct pl_heap *h)
+{
+	for (size_t i = 0; i < h->ntypes; i++)
+		free(h->types[i].name);
+	free(h->types);
+	free(h->objs);
+	pl_addrmap_release(&h->type_index);
+	pl_addrmap_release(&h->obj_index);
+	struct pl_program *p = h->p;
+	memset(h, 0, sizeof(*h));
+	h->p = p;
+}
+
+static struct pl_error *add_obj(struct pl_heap *h, const struct pl_obj *o)
+{
+	if (h->nobjs == h->capobjs) {
+		size_t cap = h->capobjs ? h->capobjs * 2 : 65536;
+		struct pl_obj *n = realloc(h->objs, cap * sizeof(*n));
+		if (!n)
+			return pl_error(PL_E_NOMEM, "out of memory at %zu objects", h->nobjs);
+		h->objs = n;
+		h->capobjs = cap;
+	}
+	h->objs[h->nobjs++] = *o;
+	return NULL;
+}
+
+static const char *gen_name(int g)
+{
+	static const char *n[] = { "generation 0", "generation 1", "generation 2",
+				   "the permanent generation" };
+	return n[g];
+}
+
+/* Walk one gc list. Stops (with a warning) at an unreadable node, a broken
+ * back link, or more nodes than the core could hold. */
+static struct pl_error *walk_list(struct pl_heap *h, uint64_t head, int gen, uint64_t limit)
+{
+	struct pl_program *p = h->p;
+	const struct pl_layout *L = &p->L;
+	const uint64_t mask = ~(uint64_t)L->gc_list_mask;
+	const bool check_prev = !p->rt.gc.collecting;
+	uint64_t node, prev = head, n = 0;
+	if (pl_as_u64(&p->as, head + (uint64_t)L->gc_next, &node) != 0) {
+		pl_warn(p, "%s list head 0x%llx is not in the core", gen_name(gen), (unsigned long long)head);
+		h->damaged = true;
+		return NULL;
+	}
+	node &= mask;
+	while (node != head) {
+		const uint8_t *g = node ? pl_as_ptr(&p->as, node, (size_t)L->sizeof_gc_head) : NULL;
+		if (!g) {
+			pl_warn(p, "%s list: node 0x%llx after 0x%llx is not in the core; %llu objects "
+				"read, the rest of the list is lost", gen_name(gen),
+				(unsigned long long)node, (unsigned long long)prev, (unsigned long long)n);
+			h->damaged = true;
+			break;
+		}
+		uint64_t next, gprev;
+		memcpy(&next, g + L->gc_next, 8);
+		memcpy(&gprev, g + L->gc_prev, 8);
+		if (check_prev && (gprev & mask) != prev) {
+			pl_warn(p, "%s list: node 0x%llx does not link back to 0x%llx; list damaged, "
+				"%llu objects read", gen_name(gen), (unsigned long long)node,
+				(unsigned long long)prev, (unsigned long long)n);
+			h->damaged = true;
+			break;
+		}
+		if (++n > limit) {
+			pl_warn(p, "%s list does not end after %llu nodes (cyclic?); stopped",
+				gen_name(gen), (unsigned long long)limit);
+			h->damaged = true;
+			break;
+		}
+		uint64_t addr = node + (uint64_t)L->sizeof_gc_head, type = 0;
+		struct pl_obj o = { .addr = addr, .gen = (uint8_t)gen };
+		bool seen;
+		if (!pl_addrmap_put(&h->obj_index, addr, (uint32_t)h->nobjs, &seen))
+			return pl_error(PL_E_NOMEM, "out of memory at %zu objects", h->nobjs);
+		if (seen) {
+			pl_warn(p, "%s list: object 0x%llx was already listed; list damaged, stopped",
+				gen_name(gen), (unsigned long long)addr);
+			h->damaged = true;
+			break;
+		}
+		struct pl_type *t;
+		if (pl_obj_header(p, addr, &o.refcnt, &type) != 0 || !(t = pl_type_get(h, type))) {
+			pl_warn(p, "%s list: object 0x%llx has an unreadable header or type 0x%llx; "
+				"stopped", gen_name(gen), (unsigned long long)addr, (unsigned long long)type);
+			h->damaged = true;
+			break;
+		}
+		o.type = (uint32_t)(t - h->types);
+		if (gprev & 1)
+			o.flags |= PL_OF_FINALIZED;
+		if (L->immortal_refcnt && (int32_t)(uint32_t)o.refcnt < 0)
+			o.flags |= PL_OF_IMMORTAL;
+		uint64_t sz = pl_obj_size(h, addr, t, true);
+		t = &h->types[o.type];
+		o.size = (uint32_t)sz;
+		t->count++;
+		t->bytes += sz;
+		h->total_bytes += sz;
+		h->gen_objects[gen]++;
+		struct pl_error *err = add_obj(h, &o);
+		if (err)
+			return err;
+		prev = node;
+		node = next & mask;
+	}
+	return NULL;
+}
+
+struct pl_error *pl_census(struct pl_program *p, struct pl_heap *h)
+{
+	memset(h, 0, sizeof(*h));
+	h->p = p;
+	const struct pl_gcstate *gc = &p->rt.gc;
+	if (gc->collecting && !p->opt.force)
+		return pl_error(PL_E_STATE, "%s was taken while the garbage collector was running "
+				"(gc collecting=%d): the generation lists are split; --force reads them "
+				"anyway, but objects under collection will be missing", p->core->path,
+				gc->collecting);
+	if (gc->collecting)
+		pl_warn(p, "core taken during a collection: objects under collection are missing");
+	uint64_t limit = pl_as_bytes(&p->as, true) / (uint64_t)(p->L.sizeof_gc_head + p->L.sizeof_object) + 1;
+	for (int g = 0; g < 4; g++) {
+		uint64_t head = g < 3 ? gc->gen[g].head : gc->permanent.head;
+		struct pl_error *err = walk_list(h, head, g, limit);
+		if (err)
+			return err;
+	}
+	return NULL;
+}

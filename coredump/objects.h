@@ -1,0 +1,100 @@
+/* Object decoders: headers, types and their qualified names, str and dict
+ * contents, and the census of the gc generation lists. All reads go through
+ * the address space and can fail; a failure is a value, never a crash. */
+#ifndef PYLEAK_OBJECTS_H
+#define PYLEAK_OBJECTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addrmap.h"
+#include "error.h"
+
+struct pl_program;
+
+/* What a type is at heart, from its static builtin base (walking tp_base). */
+enum pl_kind {
+	PL_K_OTHER = 0, PL_K_TUPLE, PL_K_LIST, PL_K_DICT, PL_K_SET, PL_K_FROZENSET,
+	PL_K_STR, PL_K_BYTES, PL_K_INT, PL_K_FLOAT, PL_K_TYPE, PL_K_MODULE,
+	PL_K_FUNCTION, PL_K_CELL, PL_K_METHOD, PL_K_CFUNCTION, PL_K_FRAME, PL_K_CODE,
+	PL_K_GEN, PL_K_COROUTINE, PL_K_ASYNCGEN, PL_K_WEAKREF, PL_K_BASEEXC,
+	PL_K_TRACEBACK, PL_K_OBJECT, PL_K__COUNT
+};
+
+struct pl_type {
+	uint64_t addr;
+	uint64_t flags;
+	int64_t basicsize, itemsize, dictoffset, weaklistoffset;
+	uint64_t base, dict, traverse, is_gc, del, finalize, mro, members;
+	int64_t nslots;         /* heap types: Py_SIZE(type) = number of __slots__ members */
+	uint64_t ht_cached_keys;
+	enum pl_kind kind;
+	bool heap, valid;
+	char *name;             /* f"{__module__}.{__qualname__}" */
+	/* census totals */
+	uint64_t count, bytes;
+};
+
+struct pl_obj {
+	uint64_t addr;
+	int64_t refcnt;
+	uint32_t type;          /* index into heap->types */
+	uint32_t size;          /* shallow bytes, see SIZES in pyleak-core(1) */
+	uint8_t gen;            /* 0, 1, 2, PL_GEN_PERMANENT, PL_GEN_UNTRACKED */
+	uint8_t flags;          /* PL_OF_* */
+};
+
+#define PL_GEN_PERMANENT 3
+#define PL_GEN_UNTRACKED 4
+#define PL_OF_FINALIZED 1   /* _gc_prev FINALIZED bit: tp_finalize already ran */
+#define PL_OF_IMMORTAL  2
+
+struct pl_heap {
+	struct pl_program *p;
+	struct pl_type *types;
+	size_t ntypes, captypes;
+	struct pl_addrmap type_index;     /* type addr -> index */
+	struct pl_addrmap obj_index;      /* object addr -> index in objs */
+	struct pl_obj *objs;
+	size_t nobjs, capobjs;
+	uint64_t gen_objects[5];
+	uint64_t total_bytes;
+	bool damaged;                     /* a list walk stopped early */
+	/* static type addresses by kind, from libpython's symbols */
+	uint64_t kind_type[PL_K__COUNT];
+};
+
+/* Read the gc generation lists (and the permanent generation). Fails with
+ * PL_E_STATE if the core was taken during a collection, unless forced. */
+struct pl_error *pl_census(struct pl_program *p, struct pl_heap *h);
+void pl_heap_release(struct pl_heap *h);
+
+/* The type record for a type object address (decoded and cached); NULL if
+ * the address is not a readable type object. */
+struct pl_type *pl_type_get(struct pl_heap *h, uint64_t type_addr);
+/* Header of an object: 0 or -1. */
+int pl_obj_header(struct pl_program *p, uint64_t addr, int64_t *refcnt, uint64_t *type);
+
+/* Decode a str object into UTF-8 (cut at max-1 bytes, NUL-terminated).
+ * Returns the full length in characters, or -1 if addr is not a readable str. */
+long pl_str_read(struct pl_heap *h, uint64_t addr, char *buf, size_t max);
+
+/* Dict iteration over (key, value) pairs, in insertion order. */
+struct pl_dict_iter {
+	struct pl_program *p;
+	uint64_t keys, values, entries;
+	int64_t nentries, i;
+	int32_t esize, koff, voff;
+	bool split;
+};
+int pl_dict_iter_init(struct pl_dict_iter *it, struct pl_program *p, uint64_t dict);
+/* 1 with key and value set, 0 at the end, -1 on a read failure. */
+int pl_dict_iter_next(struct pl_dict_iter *it, uint64_t *key, uint64_t *value);
+/* Look a str key up by walking the dict: the value, or 0. */
+uint64_t pl_dict_get_str(struct pl_heap *h, uint64_t dict, const char *key);
+
+/* Shallow size of an object of this type (see SIZES in the man page). */
+uint64_t pl_obj_size(struct pl_heap *h, uint64_t addr, const struct pl_type *t, bool gc);
+
+#endif

@@ -110,26 +110,28 @@ long pl_as_cstr(struct pl_as *as, uint64_t addr, char *buf, size_t max)
 {
 	if (max == 0)
 		return -1;
-	size_t n = 0;
-	while (n + 1 < max) {
+	size_t n = 0;   /* bytes copied; the NUL may sit at position max-1 */
+	while (n < max) {
 		const struct pl_as_range *r = pl_as_find(as, addr + n);
-		if (!r)
-			return -1;
+		if (!r || addr + n < addr)
+			break;
 		const uint8_t *p = r->data + (addr + n - r->start);
 		size_t avail = r->end - (addr + n);
-		if (avail > max - 1 - n)
-			avail = max - 1 - n;
+		if (avail > max - n)
+			avail = max - n;
 		const uint8_t *z = memchr(p, 0, avail);
-		size_t take = z ? (size_t)(z - p) : avail;
-		memcpy(buf + n, p, take);
-		n += take;
 		if (z) {
+			memcpy(buf + n, p, (size_t)(z - p));
+			n += (size_t)(z - p);
 			buf[n] = 0;
 			return (long)n;
 		}
+		size_t take = avail < max - 1 - n ? avail : max - 1 - n;
+		memcpy(buf + n, p, take);
+		n += avail;
 	}
-	buf[n] = 0;
-	return -1;  /* not terminated within max */
+	buf[n < max ? n : max - 1] = 0;
+	return -1;   /* not terminated within max bytes, or ran into a hole */
 }
 
 uint64_t pl_as_bytes(const struct pl_as *as, bool core)

@@ -178,19 +178,25 @@ static struct pl_error *parse_notes(struct pl_core *c, const uint8_t *d, size_t 
 
 static struct pl_error *parse(struct pl_core *c)
 {
-	if (c->size < EI_NIDENT || memcmp(c->map, ELFMAG, SELFMAG) != 0)
+	if (c->size < SELFMAG || memcmp(c->map, ELFMAG, SELFMAG) != 0)
 		return pl_error(PL_E_CORE, "%s is not an ELF file (no \\177ELF magic); give the core "
 				"dump of the Python process", c->path);
-	if (c->map[EI_CLASS] != ELFCLASS64 || c->map[EI_DATA] != ELFDATA2LSB)
-		return pl_error(PL_E_CORE, "%s is a %s %s-endian ELF file; only 64-bit little-endian "
-				"cores (x86-64, aarch64) are supported", c->path,
-				c->map[EI_CLASS] == ELFCLASS32 ? "32-bit" : "64-bit",
-				c->map[EI_DATA] == ELFDATA2MSB ? "big" : "little");
 	if (c->size < sizeof(Elf64_Ehdr))
 		return pl_error(PL_E_CORE, "%s is truncated: %zu bytes, shorter than an ELF header",
 				c->path, c->size);
+	if (c->map[EI_CLASS] != ELFCLASS64 || c->map[EI_DATA] != ELFDATA2LSB) {
+		const char *cls = c->map[EI_CLASS] == ELFCLASS32 ? "32-bit" :
+				  c->map[EI_CLASS] == ELFCLASS64 ? "64-bit" : "invalid-class";
+		const char *dat = c->map[EI_DATA] == ELFDATA2MSB ? "big-endian" :
+				  c->map[EI_DATA] == ELFDATA2LSB ? "little-endian" : "invalid-byte-order";
+		return pl_error(PL_E_CORE, "%s is a %s %s ELF file; only 64-bit little-endian cores "
+				"(x86-64, aarch64) are supported", c->path, cls, dat);
+	}
 	Elf64_Ehdr eh;
 	memcpy(&eh, c->map, sizeof(eh));
+	if (eh.e_ident[EI_VERSION] != EV_CURRENT || eh.e_version != EV_CURRENT)
+		return pl_error(PL_E_CORE, "%s has an unknown ELF version %u; it is damaged",
+				c->path, eh.e_ident[EI_VERSION]);
 	if (eh.e_type != ET_CORE)
 		return pl_error(PL_E_CORE, "%s is an ELF %s, not a core dump; give the core file first "
 				"and the executable second", c->path,
@@ -207,12 +213,25 @@ static struct pl_error *parse(struct pl_core *c)
 	Elf *elf = elf_memory((char *)c->map, c->size);
 	if (!elf)
 		return pl_error(PL_E_CORE, "%s: cannot parse ELF: %s", c->path, elf_errmsg(-1));
-	size_t phnum = 0;
+	/* libelf clamps the header count to what fits in the file, so check the
+	 * raw count ourselves: a cut table is truncation, not "no segments". */
+	size_t phnum = eh.e_phnum;
 	struct pl_error *err = NULL;
-	if (elf_getphdrnum(elf, &phnum) != 0 || phnum == 0 ||
-	    eh.e_phoff > c->size || phnum > (c->size - eh.e_phoff) / sizeof(Elf64_Phdr)) {
-		err = pl_error(PL_E_CORE, "%s is truncated or damaged: its program headers (%zu at "
-			       "offset %llu) are not in the file (%zu bytes)", c->path, phnum,
+	if (phnum == PN_XNUM && elf_getphdrnum(elf, &phnum) != 0)
+		phnum = 0;
+	if (phnum == 0) {
+		err = pl_error(PL_E_CORE, "%s has no program headers; it is not a usable core dump",
+			       c->path);
+		goto out;
+	}
+	if (eh.e_phentsize != sizeof(Elf64_Phdr)) {
+		err = pl_error(PL_E_CORE, "%s has program headers of %u bytes (expected %zu); it is "
+			       "damaged", c->path, eh.e_phentsize, sizeof(Elf64_Phdr));
+		goto out;
+	}
+	if (eh.e_phoff > c->size || phnum > (c->size - eh.e_phoff) / sizeof(Elf64_Phdr)) {
+		err = pl_error(PL_E_CORE, "%s is truncated: its %zu program headers at offset %llu "
+			       "end past the end of the file (%zu bytes)", c->path, phnum,
 			       (unsigned long long)eh.e_phoff, c->size);
 		goto out;
 	}
@@ -223,8 +242,11 @@ static struct pl_error *parse(struct pl_core *c)
 	}
 	for (size_t i = 0; i < phnum; i++) {
 		GElf_Phdr ph;
-		if (!gelf_getphdr(elf, (int)i, &ph))
-			continue;
+		if (!gelf_getphdr(elf, (int)i, &ph)) {
+			err = pl_error(PL_E_CORE, "%s: program header %zu is unreadable: %s", c->path,
+				       i, elf_errmsg(-1));
+			goto out;
+		}
 		if (ph.p_type == PT_NOTE) {
 			if (ph.p_offset >= c->size)
 				continue;

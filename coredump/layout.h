@@ -104,6 +104,8 @@
 	X(dv_size, "PyDictValues", "size", false) \
 	X(dv_embedded, "PyDictValues", "embedded", false) \
 	X(dv_valid, "PyDictValues", "valid", false) \
+	X(descr_type, "PyDescrObject", "d_type", true) \
+	X(descr_name, "PyDescrObject", "d_name", true) \
 	X(set_mask, "PySetObject", "mask", true) \
 	X(set_table, "PySetObject", "table", true) \
 	X(set_smalltable, "PySetObject", "smalltable", true) \

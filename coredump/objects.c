@@ -43,6 +43,7 @@ static void init_kinds(struct pl_heap *h)
 		{ PL_K_CODE, "PyCode_Type" }, { PL_K_GEN, "PyGen_Type" },
 		{ PL_K_COROUTINE, "PyCoro_Type" }, { PL_K_ASYNCGEN, "PyAsyncGen_Type" },
 		{ PL_K_WEAKREF, "_PyWeakref_RefType" }, { PL_K_TRACEBACK, "PyTraceBack_Type" },
+		{ PL_K_GETSET_DESCR, "PyGetSetDescr_Type" }, { PL_K_MEMBER_DESCR, "PyMemberDescr_Type" },
 		{ PL_K_OBJECT, "PyBaseObject_Type" },
 	};
 	if (h->kind_type[PL_K_OBJECT])
@@ -82,10 +83,85 @@ static char *static_type_name(struct pl_program *p, uint64_t tp_name)
 	return s;
 }
 
+static uint64_t type_of(struct pl_program *p, uint64_t obj)
+{
+	uint64_t t = 0;
+	if (pl_as_u64(&p->as, obj + (uint64_t)p->L.ob_type, &t) != 0)
+		return 0;
+	return t;
+}
+
+static bool is_data_descr(struct pl_heap *h, uint64_t obj)
+{
+	uint64_t t = type_of(h->p, obj);
+	return t && (t == h->kind_type[PL_K_GETSET_DESCR] || t == h->kind_type[PL_K_MEMBER_DESCR]);
+}
+
+/* tp_name's dotted prefix, as Python uses for static types. */
+static void tp_name_module(struct pl_program *p, uint64_t tp_name, char *mod, size_t len)
+{
+	char tpn[512];
+	const char *dot;
+	if (tp_name && pl_as_cstr(&p->as, tp_name, tpn, sizeof(tpn)) >= 0 && (dot = strrchr(tpn, '.')))
+		snprintf(mod, len, "%.*s", (int)(dot - tpn), tpn);
+	else
+		snprintf(mod, len, "builtins");
+}
+
+/* What f"{t.__module__}" gives for a heap type, following type_getattro:
+ * a data descriptor named __module__ on the metatype wins (Cython's types
+ * have one; it answers with the tp_name prefix); otherwise type.__module__
+ * returns the type's own __dict__ entry, which str() formats. */
+static void heap_type_module(struct pl_heap *h, uint64_t type, uint64_t dict, uint64_t tp_name,
+			     char *mod, size_t len)
+{
+	struct pl_program *p = h->p;
+	const struct pl_layout *L = &p->L;
+	uint64_t meta = type_of(p, type), mro = 0;
+	if (meta && meta != h->kind_type[PL_K_TYPE] &&
+	    pl_as_u64(&p->as, meta + (uint64_t)L->tp_mro, &mro) == 0 && mro) {
+		int64_t n = 0;
+		pl_as_read(&p->as, mro + (uint64_t)L->ob_size, &n, 8);
+		for (int64_t i = 0; i < n && i < MAX_TYPE_CHAIN; i++) {
+			uint64_t c, cdict, v;
+			if (pl_as_u64(&p->as, mro + (uint64_t)L->tuple_items + (uint64_t)(8 * i), &c) ||
+			    c == h->kind_type[PL_K_TYPE])
+				break;
+			if (pl_as_u64(&p->as, c + (uint64_t)L->tp_dict, &cdict) || !cdict ||
+			    !(v = pl_dict_get_str(h, cdict, "__module__")))
+				continue;
+			if (is_data_descr(h, v)) {
+				tp_name_module(p, tp_name, mod, len);
+				return;
+			}
+			break;   /* a plain attribute: the type's own entry decides */
+		}
+	}
+	uint64_t m = dict ? pl_dict_get_str(h, dict, "__module__") : 0;
+	if (!m) {
+		snprintf(mod, len, "builtins");
+	} else if (pl_str_read(h, m, mod, len) >= 0) {
+		return;
+	} else if (is_data_descr(h, m)) {
+		/* str() of a descriptor: <attribute 'name' of 'Type' objects> */
+		uint64_t dtype = 0, dname = 0, dtpn = 0;
+		char name[256] = "?", tname[256] = "?";
+		pl_as_u64(&p->as, m + (uint64_t)L->descr_type, &dtype);
+		pl_as_u64(&p->as, m + (uint64_t)L->descr_name, &dname);
+		pl_str_read(h, dname, name, sizeof(name));
+		if (dtype && pl_as_u64(&p->as, dtype + (uint64_t)L->tp_name, &dtpn) == 0)
+			pl_as_cstr(&p->as, dtpn, tname, sizeof(tname));
+		snprintf(mod, len, "<%s '%s' of '%s' objects>",
+			 type_of(p, m) == h->kind_type[PL_K_GETSET_DESCR] ? "attribute" : "member", name, tname);
+	} else {
+		tp_name_module(p, tp_name, mod, len);
+	}
+}
+
 static char *heap_type_name(struct pl_heap *h, uint64_t type, uint64_t dict, uint64_t tp_name)
 {
 	struct pl_program *p = h->p;
-	char qual[512], mod[512];
+	char qual[512], mod[768];
 	uint64_t q = 0;
 	if (pl_as_u64(&p->as, type + (uint64_t)p->L.ht_qualname, &q) != 0 ||
 	    pl_str_read(h, q, qual, sizeof(qual)) < 0) {
@@ -93,9 +169,7 @@ static char *heap_type_name(struct pl_heap *h, uint64_t type, uint64_t dict, uin
 		if (!tp_name || pl_as_cstr(&p->as, tp_name, qual, sizeof(qual)) < 0)
 			snprintf(qual, sizeof(qual), "?");
 	}
-	uint64_t m = dict ? pl_dict_get_str(h, dict, "__module__") : 0;
-	if (!m || pl_str_read(h, m, mod, sizeof(mod)) < 0)
-		snprintf(mod, sizeof(mod), "%s", m ? "?" : "builtins");
+	heap_type_module(h, type, dict, tp_name, mod, sizeof(mod));
 	char *s = malloc(strlen(mod) + strlen(qual) + 2);
 	if (s)
 		sprintf(s, "%s.%s", mod, qual);

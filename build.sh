@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# One entry point for a fresh Debian 12 machine (run as root, or with sudo
+# available for the package step):
+#   ./build.sh demo   install dependencies, build, run the bundled leaky demo
+#   ./build.sh test   install dependencies, build, run the whole test suite
+#   ./build.sh deps   only install dependencies
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PACKAGES=(gcc make autoconf automake libtool pkg-config binutils
+          libelf-dev libdw-dev libgraphviz-dev check gdb python3 python3.11-dbg
+          zstd libzstd-dev liblz4-dev liblzma-dev zlib1g-dev valgrind)
+
+deps() {
+	local missing=()
+	for p in "${PACKAGES[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	echo "build.sh: installing ${missing[*]}" >&2
+	local sudo=()
+	[ "$(id -u)" -eq 0 ] || sudo=(sudo)
+	"${sudo[@]}" apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+build() {
+	[ -x configure ] || ./autogen.sh >/dev/null
+	[ -f Makefile ] || ./configure -q "$@"
+	make -j"$(nproc)"
+}
+
+case "${1:-}" in
+deps) deps ;;
+demo) deps; build; make demo ;;
+test) deps; build; make -j"$(nproc)" check ;;
+*) echo "usage: ./build.sh demo|test|deps" >&2; exit 2 ;;
+esac

@@ -122,6 +122,12 @@ void pl_layout_finish(struct pl_layout *L, uint32_t hexversion)
 	L->dk_unicode_kind = 1;   /* DICT_KEYS_UNICODE */
 	L->dk_split_kind = 2;     /* DICT_KEYS_SPLIT */
 	L->gc_list_mask = 3;
+	L->managed_dict_style = minor >= 13 ? 3 : minor == 12 ? 2 : minor == 11 ? 1 : 0;
+	L->subtype_visits_type_always = minor <= 8;
+	L->cfunc_visits_class = minor >= 9;
+	L->meth_method_flag = 0x0200;
+	L->t_object_ex = 16;
+	L->deque_blocklen = 64;
 }
 
 void pl_layout_dump(const struct pl_layout *L, FILE *out)

@@ -106,6 +106,122 @@
 	X(dv_valid, "PyDictValues", "valid", false) \
 	X(descr_type, "PyDescrObject", "d_type", true) \
 	X(descr_name, "PyDescrObject", "d_name", true) \
+	X(dk_lookup, "PyDictKeysObject", "dk_lookup", false) \
+	X(md_name, "PyMemberDef", "name", true) \
+	X(md_type, "PyMemberDef", "type", true) \
+	X(md_offset, "PyMemberDef", "offset", true) \
+	X(func_code, "PyFunctionObject", "func_code", true) \
+	X(func_globals, "PyFunctionObject", "func_globals", true) \
+	X(func_builtins, "PyFunctionObject", "func_builtins", false) \
+	X(func_module, "PyFunctionObject", "func_module", true) \
+	X(func_defaults, "PyFunctionObject", "func_defaults", true) \
+	X(func_kwdefaults, "PyFunctionObject", "func_kwdefaults", true) \
+	X(func_doc, "PyFunctionObject", "func_doc", true) \
+	X(func_name, "PyFunctionObject", "func_name", true) \
+	X(func_dict, "PyFunctionObject", "func_dict", true) \
+	X(func_closure, "PyFunctionObject", "func_closure", true) \
+	X(func_annotations, "PyFunctionObject", "func_annotations", true) \
+	X(func_typeparams, "PyFunctionObject", "func_typeparams", false) \
+	X(func_annotate, "PyFunctionObject", "func_annotate", false) \
+	X(func_qualname, "PyFunctionObject", "func_qualname", true) \
+	X(cell_ref, "PyCellObject", "ob_ref", true) \
+	X(meth_func, "PyMethodObject", "im_func", true) \
+	X(meth_self, "PyMethodObject", "im_self", true) \
+	X(cfunc_ml, "PyCFunctionObject", "m_ml", true) \
+	X(cfunc_self, "PyCFunctionObject", "m_self", true) \
+	X(cfunc_module, "PyCFunctionObject", "m_module", true) \
+	X(cmeth_class, "PyCMethodObject", "mm_class", false) \
+	X(ml_name, "PyMethodDef", "ml_name", true) \
+	X(ml_flags, "PyMethodDef", "ml_flags", true) \
+	X(mod_dict, "PyModuleObject", "md_dict", true) \
+	X(mod_def, "PyModuleObject", "md_def", true) \
+	X(mod_state, "PyModuleObject", "md_state", true) \
+	X(mod_name, "PyModuleObject", "md_name", false) \
+	X(mdef_size, "PyModuleDef", "m_size", true) \
+	X(mdef_traverse, "PyModuleDef", "m_traverse", true) \
+	X(mdef_name, "PyModuleDef", "m_name", true) \
+	X(fo_back, "PyFrameObject", "f_back", true) \
+	X(fo_code, "PyFrameObject", "f_code", false) \
+	X(fo_builtins, "PyFrameObject", "f_builtins", false) \
+	X(fo_globals, "PyFrameObject", "f_globals", false) \
+	X(fo_locals, "PyFrameObject", "f_locals", false) \
+	X(fo_trace, "PyFrameObject", "f_trace", true) \
+	X(fo_valuestack, "PyFrameObject", "f_valuestack", false) \
+	X(fo_stacktop, "PyFrameObject", "f_stacktop", false) \
+	X(fo_stackdepth, "PyFrameObject", "f_stackdepth", false) \
+	X(fo_localsplus, "PyFrameObject", "f_localsplus", false) \
+	X(fo_lineno, "PyFrameObject", "f_lineno", false) \
+	X(fo_lasti, "PyFrameObject", "f_lasti", false) \
+	X(fo_frame, "PyFrameObject", "f_frame", false) \
+	X(fo_extra_locals, "PyFrameObject", "f_extra_locals", false) \
+	X(fo_locals_cache, "PyFrameObject", "f_locals_cache", false) \
+	X(co_nlocals, "PyCodeObject", "co_nlocals", false) \
+	X(co_nlocalsplus, "PyCodeObject", "co_nlocalsplus", false) \
+	X(co_cellvars, "PyCodeObject", "co_cellvars", false) \
+	X(co_freevars, "PyCodeObject", "co_freevars", false) \
+	X(co_varnames, "PyCodeObject", "co_varnames", false) \
+	X(co_localsplusnames, "PyCodeObject", "co_localsplusnames", false) \
+	X(co_name, "PyCodeObject", "co_name", true) \
+	X(co_qualname, "PyCodeObject", "co_qualname", false) \
+	X(co_filename, "PyCodeObject", "co_filename", true) \
+	X(co_firstlineno, "PyCodeObject", "co_firstlineno", true) \
+	X(if_code, "_PyInterpreterFrame", "f_executable|f_code", false) \
+	X(if_func, "_PyInterpreterFrame", "f_funcobj|f_func", false) \
+	X(if_globals, "_PyInterpreterFrame", "f_globals", false) \
+	X(if_locals, "_PyInterpreterFrame", "f_locals", false) \
+	X(if_frame_obj, "_PyInterpreterFrame", "frame_obj", false) \
+	X(if_previous, "_PyInterpreterFrame", "previous", false) \
+	X(if_stacktop, "_PyInterpreterFrame", "stacktop", false) \
+	X(if_stackpointer, "_PyInterpreterFrame", "stackpointer", false) \
+	X(if_owner, "_PyInterpreterFrame", "owner", false) \
+	X(if_localsplus, "_PyInterpreterFrame", "localsplus", false) \
+	X(if_instr_ptr, "_PyInterpreterFrame", "instr_ptr|prev_instr", false) \
+	X(gen_frame, "PyGenObject", "gi_frame", false) \
+	X(gen_code, "PyGenObject", "gi_code", false) \
+	X(gen_name, "PyGenObject", "gi_name", true) \
+	X(gen_qualname, "PyGenObject", "gi_qualname", true) \
+	X(gen_exc_type, "PyGenObject", "gi_exc_state.exc_type", false) \
+	X(gen_exc_value, "PyGenObject", "gi_exc_state.exc_value", true) \
+	X(gen_exc_tb, "PyGenObject", "gi_exc_state.exc_traceback", false) \
+	X(gen_frame_state, "PyGenObject", "gi_frame_state", false) \
+	X(gen_iframe, "PyGenObject", "gi_iframe", false) \
+	X(agen_finalizer, "PyAsyncGenObject", "ag_origin_or_finalizer|ag_finalizer", false) \
+	X(exc_dict, "PyBaseExceptionObject", "dict", true) \
+	X(exc_args, "PyBaseExceptionObject", "args", true) \
+	X(exc_notes, "PyBaseExceptionObject", "notes", false) \
+	X(exc_traceback, "PyBaseExceptionObject", "traceback", true) \
+	X(exc_context, "PyBaseExceptionObject", "context", true) \
+	X(exc_cause, "PyBaseExceptionObject", "cause", true) \
+	X(tb_next, "PyTracebackObject", "tb_next", true) \
+	X(tb_frame, "PyTracebackObject", "tb_frame", true) \
+	X(tb_lineno, "PyTracebackObject", "tb_lineno", true) \
+	X(wr_object, "PyWeakReference", "wr_object", true) \
+	X(wr_callback, "PyWeakReference", "wr_callback", true) \
+	X(prop_get, "propertyobject", "prop_get", false) \
+	X(prop_set, "propertyobject", "prop_set", false) \
+	X(prop_del, "propertyobject", "prop_del", false) \
+	X(prop_doc, "propertyobject", "prop_doc", false) \
+	X(prop_name, "propertyobject", "prop_name", false) \
+	X(cm_callable, "classmethod", "cm_callable", false) \
+	X(cm_dict, "classmethod", "cm_dict", false) \
+	X(sm_callable, "staticmethod", "sm_callable", false) \
+	X(sm_dict, "staticmethod", "sm_dict", false) \
+	X(odict_first, "PyODictObject", "od_first", false) \
+	X(odict_inst_dict, "PyODictObject", "od_inst_dict", false) \
+	X(odnode_key, "_odictnode", "key", false) \
+	X(odnode_next, "_odictnode", "next", false) \
+	X(defdict_factory, "defdictobject", "default_factory", false) \
+	X(deque_leftblock, "dequeobject", "leftblock", false) \
+	X(deque_rightblock, "dequeobject", "rightblock", false) \
+	X(deque_leftindex, "dequeobject", "leftindex", false) \
+	X(deque_rightindex, "dequeobject", "rightindex", false) \
+	X(block_data, "BLOCK|block", "data", false) \
+	X(block_rightlink, "BLOCK|block", "rightlink", false) \
+	X(partial_fn, "partialobject", "fn", false) \
+	X(partial_args, "partialobject", "args", false) \
+	X(partial_kw, "partialobject", "kw", false) \
+	X(partial_dict, "partialobject", "dict", false) \
+	X(descr_type_obj, "PyDescrObject", "d_type", true) \
 	X(set_mask, "PySetObject", "mask", true) \
 	X(set_table, "PySetObject", "table", true) \
 	X(set_smalltable, "PySetObject", "smalltable", true) \
@@ -132,7 +248,9 @@
 	X(sizeof_ascii, "PyASCIIObject") \
 	X(sizeof_compact, "PyCompactUnicodeObject") \
 	X(sizeof_member_def, "PyMemberDef") \
-	X(sizeof_setentry, "setentry")
+	X(sizeof_setentry, "setentry") \
+	X(sizeof_interp_frame, "_PyInterpreterFrame") \
+	X(sizeof_frame_object, "PyFrameObject")
 
 /* X(field, type names, member path) of bit-fields: bit offset and width */
 #define PL_LAYOUT_BITS(X) \
@@ -168,6 +286,15 @@ struct pl_layout {
 	bool long_tagged;               /* 3.12+: int size in lv_tag */
 	bool dict_log2;                 /* 3.11+: dk_log2_size / dk_kind keys */
 	int32_t dk_unicode_kind, dk_split_kind;
+	/* instance attribute storage: 0 dict only, 1 (3.11) values at obj-32
+	 * and dict at obj-24, 2 (3.12) tagged dict-or-values at obj-24,
+	 * 3 (3.13+) inline values after the object, dict pointer at obj-24 */
+	int32_t managed_dict_style;
+	bool subtype_visits_type_always;  /* 3.8 */
+	bool cfunc_visits_class;          /* 3.9+: meth_traverse visits mm_class */
+	int32_t meth_method_flag;         /* METH_METHOD */
+	int32_t t_object_ex;              /* T_OBJECT_EX */
+	int32_t deque_blocklen;
 	uint32_t gc_list_mask;          /* low bits of _gc_next/_gc_prev that are flags */
 };
 

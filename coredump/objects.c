@@ -14,8 +14,9 @@ int pl_obj_header(struct pl_program *p, uint64_t addr, int64_t *refcnt, uint64_t
 {
 	const struct pl_layout *L = &p->L;
 	const uint8_t *h = pl_as_ptr(&p->as, addr, (size_t)L->sizeof_object);
-	if (!h)
-		return -1;
+	if (!h)   /* absent, or straddling two ranges */
+		return pl_as_read(&p->as, addr + (uint64_t)L->ob_refcnt, refcnt, 8) ||
+		       pl_as_read(&p->as, addr + (uint64_t)L->ob_type, type, 8) ? -1 : 0;
 	memcpy(refcnt, h + L->ob_refcnt, 8);
 	memcpy(type, h + L->ob_type, 8);
 	return 0;
@@ -195,11 +196,13 @@ struct pl_type *pl_type_get(struct pl_heap *h, uint64_t type_addr)
 	struct pl_type *t = &h->types[h->ntypes];
 	memset(t, 0, sizeof(*t));
 	t->addr = type_addr;
+	t->handler = -1;
 	if (!pl_addrmap_put(&h->type_index, type_addr, (uint32_t)h->ntypes, NULL))
 		return NULL;
 	h->ntypes++;
-	const uint8_t *b = pl_as_ptr(&p->as, type_addr, (size_t)L->sizeof_type);
-	if (!b)
+	/* a copy: a static type may straddle two segments of the core */
+	uint8_t b[2048];
+	if ((size_t)L->sizeof_type > sizeof(b) || pl_as_read(&p->as, type_addr, b, (size_t)L->sizeof_type))
 		return NULL;
 	uint64_t tp_name;
 	memcpy(&tp_name, b + L->tp_name, 8);
@@ -246,8 +249,8 @@ long pl_str_read(struct pl_heap *h, uint64_t addr, char *buf, size_t max)
 	if (type != h->kind_type[PL_K_STR] &&
 	    (pl_as_u64(&p->as, type + (uint64_t)L->tp_flags, &flags) != 0 || !(flags & (1ull << 28))))
 		return -1;   /* not a str or str subclass */
-	const uint8_t *o = pl_as_ptr(&p->as, addr, (size_t)L->sizeof_ascii);
-	if (!o)
+	uint8_t o[256];
+	if ((size_t)L->sizeof_ascii > sizeof(o) || pl_as_read(&p->as, addr, o, (size_t)L->sizeof_ascii))
 		return -1;
 	int64_t len;
 	memcpy(&len, o + L->str_length, 8);
@@ -265,8 +268,15 @@ long pl_str_read(struct pl_heap *h, uint64_t addr, char *buf, size_t max)
 	if ((uint64_t)want > max)   /* at most max code points can fit anyway */
 		want = (int64_t)max;
 	const uint8_t *d = pl_as_ptr(&p->as, data, (size_t)want * kind);
-	if (!d && want)
-		return -1;
+	uint8_t *copy = NULL;
+	if (!d && want) {
+		copy = malloc((size_t)want * kind);
+		if (!copy || pl_as_read(&p->as, data, copy, (size_t)want * kind)) {
+			free(copy);
+			return -1;
+		}
+		d = copy;
+	}
 	for (int64_t i = 0; i < want; i++) {
 		uint32_t c;
 		if (kind == 1)
@@ -305,6 +315,7 @@ long pl_str_read(struct pl_heap *h, uint64_t addr, char *buf, size_t max)
 		out += n;
 	}
 	buf[out] = 0;
+	free(copy);
 	return (long)len;
 }
 
@@ -499,6 +510,10 @@ void pl_heap_release(struct pl_heap *h)
 	free(h->objs);
 	pl_addrmap_release(&h->type_index);
 	pl_addrmap_release(&h->obj_index);
+	for (size_t i = 0; i < h->ntrav; i++)
+		free(h->trav_names[i]);
+	free(h->trav_names);
+	pl_addrmap_release(&h->trav_index);
 	struct pl_program *p = h->p;
 	memset(h, 0, sizeof(*h));
 	h->p = p;
@@ -541,7 +556,11 @@ static struct pl_error *walk_list(struct pl_heap *h, uint64_t head, int gen, uin
 	}
 	node &= mask;
 	while (node != head) {
+		uint8_t gbuf[64];
 		const uint8_t *g = node ? pl_as_ptr(&p->as, node, (size_t)L->sizeof_gc_head) : NULL;
+		if (!g && node && (size_t)L->sizeof_gc_head <= sizeof(gbuf) &&
+		    pl_as_read(&p->as, node, gbuf, (size_t)L->sizeof_gc_head) == 0)
+			g = gbuf;
 		if (!g) {
 			pl_warn(p, "%s list: node 0x%llx after 0x%llx is not in the core; %llu objects "
 				"read, the rest of the list is lost", gen_name(gen),

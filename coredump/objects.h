@@ -30,6 +30,7 @@ struct pl_type {
 	int64_t nslots;         /* heap types: Py_SIZE(type) = number of __slots__ members */
 	uint64_t ht_cached_keys;
 	enum pl_kind kind;
+	int16_t handler;        /* traverse handler, -1 until resolved */
 	bool heap, valid;
 	char *name;             /* f"{__module__}.{__qualname__}" */
 	/* census totals */
@@ -49,6 +50,7 @@ struct pl_obj {
 #define PL_GEN_UNTRACKED 4
 #define PL_OF_FINALIZED 1   /* _gc_prev FINALIZED bit: tp_finalize already ran */
 #define PL_OF_IMMORTAL  2
+#define PL_OF_STATIC    4   /* lives in a mapped file's data (None, static types) */
 
 struct pl_heap {
 	struct pl_program *p;
@@ -61,6 +63,13 @@ struct pl_heap {
 	uint64_t gen_objects[5];
 	uint64_t total_bytes;
 	bool damaged;                     /* a list walk stopped early */
+	/* tp_traverse function address -> name index (coredump/traverse.c) */
+	struct pl_addrmap trav_index;
+	char **trav_names;
+	size_t ntrav;
+	bool trav_loaded;
+	int32_t frame_cleared, owned_by_frame_object; /* enums from DWARF */
+	uint64_t lookdict;                /* <=3.10: dict keys with keys visited */
 	/* static type addresses by kind, from libpython's symbols */
 	uint64_t kind_type[PL_K__COUNT];
 };

@@ -367,6 +367,45 @@ int pl_symbol(struct pl_program *p, struct pl_file *f, const char *name, uint64_
 	return -1;
 }
 
+void pl_symbols_with_suffix(struct pl_program *p, struct pl_file *f, const char *suffix,
+			    void (*fn)(void *ctx, const char *name, uint64_t addr), void *ctx)
+{
+	size_t sl = strlen(suffix);
+	Elf *elfs[2] = { f->elf, f == p->pyfile ? p->debug_elf : NULL };
+	for (int k = 0; k < 2; k++) {
+		Elf_Scn *scn = NULL;
+		while (elfs[k] && (scn = elf_nextscn(elfs[k], scn))) {
+			GElf_Shdr sh;
+			if (!gelf_getshdr(scn, &sh) || (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM) ||
+			    sh.sh_entsize == 0)
+				continue;
+			Elf_Data *d = elf_getdata(scn, NULL);
+			size_t n = d ? sh.sh_size / sh.sh_entsize : 0;
+			for (size_t i = 0; i < n; i++) {
+				GElf_Sym sym;
+				if (!gelf_getsym(d, (int)i, &sym) || GELF_ST_TYPE(sym.st_info) != STT_FUNC ||
+				    sym.st_shndx == SHN_UNDEF)
+					continue;
+				const char *nm = elf_strptr(elfs[k], sh.sh_link, sym.st_name);
+				if (!nm)
+					continue;
+				/* LTO and gcc clones: "list_traverse.lto_priv.0" is the
+				 * function; ".cold"/".part" pieces are not entry points */
+				const char *dot = strchr(nm, '.');
+				if (dot && (strstr(dot, ".cold") || strstr(dot, ".part")))
+					continue;
+				size_t l = dot ? (size_t)(dot - nm) : strlen(nm);
+				if (l >= sl && l < 256 && memcmp(nm + l - sl, suffix, sl) == 0) {
+					char base[256];
+					memcpy(base, nm, l);
+					base[l] = 0;
+					fn(ctx, base, sym.st_value + f->bias);
+				}
+			}
+		}
+	}
+}
+
 static bool has_section(Elf *elf, const char *name)
 {
 	size_t shstrndx;

@@ -78,6 +78,11 @@ void pl_warn(struct pl_program *p, const char *fmt, ...);
  * symbol tables or, for the Python module, its debug file. 0 or -1. */
 int pl_symbol(struct pl_program *p, struct pl_file *f, const char *name,
 	      uint64_t *addr, uint64_t *size);
+/* Call fn for every function symbol of f (bias applied) whose name ends
+ * with suffix, from its own tables and, for the Python module, its debug
+ * file. */
+void pl_symbols_with_suffix(struct pl_program *p, struct pl_file *f, const char *suffix,
+			    void (*fn)(void *ctx, const char *name, uint64_t addr), void *ctx);
 /* Hex build-id string into buf (at least 81 bytes). */
 const char *pl_build_id_hex(const uint8_t *id, unsigned len, char *buf);
 

@@ -1,0 +1,305 @@
+#!/usr/bin/env bash
+# Benchmark `pyleak-core types` on the core of a large CPython heap, against
+# the same census done inside the live process. See bench/README.md.
+#
+# usage: bench/run.sh            (from any directory)
+#
+# Environment:
+#   BENCH_PYTHON    interpreter that builds the heap
+#                   (default /root/.pyenv/versions/3.12.1/bin/python3)
+#   BENCH_OBJECTS   target number of gc-tracked objects (default 2500000)
+#   BENCH_RUNS      timed runs of each side; the best counts (default 3)
+#   BENCH_REBUILD   1: take a new core even if the cached one is usable
+#   BENCH_CALLGRIND 1: afterwards, profile one `pyleak-core types` run under
+#                   callgrind and print the top functions (use a small core:
+#                   BENCH_OBJECTS=200000)
+#   BENCH_TIME_BIN  GNU time used for peak RSS (default /usr/bin/time); empty:
+#                   poll VmHWM in /proc instead
+#   BENCH_TIMEOUT   seconds allowed for each wait on the heap process and for
+#                   gcore (default 600)
+
+set -euo pipefail
+export LC_ALL=C
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+root=$PWD
+out=bench/out
+
+die() {
+    echo "bench: $*" >&2
+    exit 1
+}
+note() {
+    echo "bench: $*" >&2
+}
+
+[[ -f ./pyleak-core && -x ./pyleak-core ]] ||
+    die "$root/pyleak-core is not built; run 'make' in $root first"
+
+python=${BENCH_PYTHON:-/root/.pyenv/versions/3.12.1/bin/python3}
+target=${BENCH_OBJECTS:-2500000}
+runs=${BENCH_RUNS:-3}
+timeout_s=${BENCH_TIMEOUT:-600}
+time_bin=${BENCH_TIME_BIN-/usr/bin/time}
+
+posint() { # posint VALUE MIN
+    [[ $1 =~ ^[0-9]{1,12}$ ]] && (($1 >= $2))
+}
+posint "$target" 20000 || die "BENCH_OBJECTS must be an integer >= 20000 (is '$target')"
+posint "$runs" 1 || die "BENCH_RUNS must be a positive integer (is '$runs')"
+posint "$timeout_s" 1 || die "BENCH_TIMEOUT must be a positive integer (is '$timeout_s')"
+pyexe=$(command -v "$python") || die "interpreter not found: $python (set BENCH_PYTHON)"
+pyver=$("$pyexe" -c 'import sys; print(sys.version.split()[0])') || die "$pyexe does not run"
+command -v timeout >/dev/null || die "timeout (coreutils) not found"
+if [[ -n $time_bin ]]; then
+    time_bin=$(command -v "$time_bin") || {
+        note "$time_bin not found; peak RSS is polled from /proc/PID/status (VmHWM)"
+        time_bin=
+    }
+fi
+
+stale=$(find cli coredump render -name '*.[ch]' -newer ./pyleak-core 2>/dev/null | wc -l)
+((stale == 0)) || note "warning: $stale source file(s) are newer than ./pyleak-core; timing the binary as built"
+
+mkdir -p "$out"
+# one cached core per (object target, interpreter)
+pytag=$(readlink -f "$pyexe" | cksum | cut -d' ' -f1)
+core=$out/heap-$target-py$pyver-$pytag.core
+meta=${core%.core}.meta
+tmpcore=$core.tmp.$$
+
+reuse=0
+if [[ ${BENCH_REBUILD:-0} != 1 && -s $core && -s $meta &&
+    $core -nt bench/run.sh && $core -nt bench/mkheap.py ]]; then
+    reuse=1
+fi
+
+heap_pid=
+rfd=
+wfd=
+# shellcheck disable=SC2317  # called from the EXIT trap
+cleanup() {
+    local rc=$?
+    if [[ -n $heap_pid ]] && kill -0 "$heap_pid" 2>/dev/null; then
+        kill -KILL "$heap_pid" 2>/dev/null || true
+        wait "$heap_pid" 2>/dev/null || true
+    fi
+    rm -f "$tmpcore"
+    return "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+trap '' PIPE
+
+# ---------------------------------------------------------------- the heap
+
+# expect PREFIX: read lines from the heap process until one starts with PREFIX;
+# sets $line.
+expect() {
+    local want=$1 deadline=$((SECONDS + timeout_s)) left
+    while :; do
+        left=$((deadline - SECONDS))
+        ((left > 0)) || die "no '$want' from bench/mkheap.py within ${timeout_s}s (see $out/mkheap.log)"
+        if IFS= read -r -t "$left" -u "$rfd" line; then
+            [[ $line == "$want"* ]] && return 0
+            note "mkheap: $line"
+        elif (($? <= 128)); then
+            die "bench/mkheap.py exited before '$want': $(tail -n 3 "$out/mkheap.log" 2>/dev/null)"
+        fi
+    done
+}
+
+# kv KEY LINE: the value of KEY=VALUE among the words of LINE
+kv() {
+    local w words
+    read -ra words <<<"$2"
+    for w in "${words[@]}"; do
+        if [[ $w == "$1="* ]]; then
+            printf '%s\n' "${w#*=}"
+            return 0
+        fi
+    done
+    die "no $1= in '$2'"
+}
+
+note "building about $target gc-tracked objects with $pyexe ($pyver)"
+coproc HEAP { exec "$pyexe" bench/mkheap.py "$target" 2>"$out/mkheap.log"; }
+# shellcheck disable=SC2153  # HEAP_PID is set by coproc
+heap_pid=$HEAP_PID
+# private copies: bash closes the coproc's own fds as soon as it exits
+exec {rfd}<&"${HEAP[0]}" {wfd}>&"${HEAP[1]}"
+
+expect BUILT
+py_objects=$(kv objects "$line")
+py_frozen=$(kv frozen "$line")
+py_records=$(kv records "$line")
+py_build_s=$(kv build_s "$line")
+py_rss_kib=$(kv rss_kib "$line")
+expect READY
+read -r _ gpid <<<"$line"
+[[ $gpid =~ ^[0-9]+$ ]] || die "bad READY line '$line'"
+note "heap built in ${py_build_s}s: len(gc.get_objects()) = $py_objects ($py_records records, RSS $((py_rss_kib / 1024)) MiB)"
+
+if ((reuse)); then
+    note "reusing $core (BENCH_REBUILD=1 takes a new one)"
+else
+    command -v gdb >/dev/null || die "gdb not found (needed to take the core)"
+    note "taking the core of pid $gpid with gdb gcore"
+    rm -f "$core" "$meta"
+    t0=$EPOCHREALTIME
+    st=0
+    timeout -k 5 "$timeout_s" gdb -batch -nx -iex 'set debuginfod enabled off' \
+        -iex 'set auto-load off' -p "$gpid" -ex "gcore $tmpcore" \
+        >"$out/gdb.log" 2>&1 </dev/null || st=$?
+    [[ $st -eq 0 && -s $tmpcore ]] ||
+        die "gcore failed (status $st): $(grep -v '^[[:space:]]*$' "$out/gdb.log" | tail -n 1)"
+    mv -f "$tmpcore" "$core"
+    printf 'objects=%s\nrecords=%s\npython=%s\nversion=%s\n' \
+        "$py_objects" "$py_records" "$pyexe" "$pyver" >"$meta"
+    note "core written in $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')s"
+fi
+core_objects=$(sed -n 's/^objects=//p' "$meta")
+core_bytes=$(stat -c %s "$core")
+
+# ------------------------------------------------- in-process census (Python)
+
+note "in-process census, $runs run(s)"
+printf 'census %d\n' "$runs" >&"$wfd"
+inproc_best=
+inproc_bytes=
+while :; do
+    expect ""
+    case $line in
+        CENSUS\ *)
+            s=$(kv seconds "$line")
+            inproc_bytes=$(kv bytes "$line")
+            note "  in-process run $(kv run "$line"): ${s}s (gc.get_objects $(kv get_objects_s "$line")s)"
+            if [[ -z $inproc_best ]] || awk -v a="$s" -v b="$inproc_best" 'BEGIN { exit !(a < b) }'; then
+                inproc_best=$s
+            fi
+            ;;
+        CENSUSRSS\ *)
+            inproc_rss_before=$(kv rss_before_kib "$line")
+            inproc_maxrss=$(kv maxrss_kib "$line")
+            ;;
+        TOP\ *) ;;
+        DONE) break ;;
+        *) note "mkheap: $line" ;;
+    esac
+done
+exec {rfd}<&- {wfd}>&-
+wait "$heap_pid" 2>/dev/null || true
+heap_pid=
+[[ -n $inproc_best ]] || die "the in-process census printed no timing"
+
+# ----------------------------------------------------- pyleak-core types
+
+# measure CMD...: run CMD with stdout in $out/types.txt; sets m_wall (s), m_rss (KiB)
+measure() {
+    local t0 t1 rc=0 pid k v _ hwm=0
+    if [[ -n $time_bin ]]; then
+        t0=$EPOCHREALTIME
+        "$time_bin" -f %M -o "$out/time.txt" "$@" >"$out/types.txt" 2>"$out/types.err" || rc=$?
+        t1=$EPOCHREALTIME
+        m_rss=$(tail -n 1 "$out/time.txt")
+    else
+        t0=$EPOCHREALTIME
+        "$@" >"$out/types.txt" 2>"$out/types.err" &
+        pid=$!
+        while kill -0 "$pid" 2>/dev/null; do
+            while read -r k v _; do
+                if [[ $k == VmHWM: ]]; then
+                    if ((v > hwm)); then hwm=$v; fi
+                    break
+                fi
+            done <"/proc/$pid/status" 2>/dev/null || true
+            sleep 0.005
+        done
+        wait "$pid" || rc=$?
+        t1=$EPOCHREALTIME
+        m_rss=$hwm
+    fi
+    ((rc == 0)) || die "'$*' failed with exit status $rc: $(tail -n 1 "$out/types.err")"
+    m_wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }')
+}
+
+# the binary being timed (other people may rebuild it meanwhile)
+bin_when=$(stat -c %y ./pyleak-core | cut -c1-19)
+bin_rev=$(git rev-parse --short HEAD 2>/dev/null || echo '?')
+bin_dirty=$(git status --porcelain --untracked-files=no -- cli coredump render 2>/dev/null | wc -l)
+note "pyleak-core: one untimed 'info' run (page cache, totals), then $runs timed 'types' runs"
+./pyleak-core info "$core" --format=json >"$out/info.json" 2>"$out/info.err" ||
+    die "./pyleak-core info failed (exit $?): $(tail -n 1 "$out/info.err")"
+read -r pl_objects pl_bytes pl_permanent pl_damaged pl_warnings < <("$pyexe" -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+print(d["objects"], d["bytes"], d["gc"].get("permanent", 0), int(bool(d["damaged"])), len(d["warnings"]))
+' "$out/info.json") || die "cannot parse $out/info.json"
+if ((pl_damaged || pl_warnings)); then
+    note "pyleak-core reports a damaged heap or warnings:"
+    head -n 5 "$out/info.err" >&2
+fi
+
+pl_best=
+pl_rss=0
+for ((i = 1; i <= runs; i++)); do
+    measure ./pyleak-core types "$core"
+    note "  pyleak-core run $i: ${m_wall}s, peak RSS $((m_rss / 1024)) MiB"
+    if [[ -z $pl_best ]] || awk -v a="$m_wall" -v b="$pl_best" 'BEGIN { exit !(a < b) }'; then
+        pl_best=$m_wall
+    fi
+    if ((m_rss > pl_rss)); then pl_rss=$m_rss; fi
+done
+
+# ------------------------------------------------------------------ report
+
+rss_how="VmHWM polled every 5 ms: a lower bound"
+[[ -z $time_bin ]] || rss_how="$time_bin -f %M"
+
+echo
+if [[ $(stat -c %y ./pyleak-core | cut -c1-19) != "$bin_when" ]]; then
+    note "warning: ./pyleak-core was rebuilt during the benchmark (it was built $bin_when)"
+fi
+echo "pyleak-core benchmark: $pyexe ($pyver), $(nproc) CPU(s), best of $runs"
+echo "  (./pyleak-core built $bin_when; sources at $bin_rev + $bin_dirty modified file(s))"
+awk -v py_objects="$py_objects" -v core_objects="$core_objects" -v pl_objects="$pl_objects" \
+    -v core_bytes="$core_bytes" -v pl_best="$pl_best" -v pl_rss="$pl_rss" \
+    -v inproc_best="$inproc_best" -v pl_bytes="$pl_bytes" -v pl_permanent="$pl_permanent" -v py_frozen="$py_frozen" -v inproc_bytes="$inproc_bytes" \
+    -v inproc_before="$inproc_rss_before" -v inproc_max="$inproc_maxrss" \
+    -v rss_how="$rss_how" -v reuse="$reuse" '
+function mib(b) { return sprintf("%.1f MiB", b / 1048576) }
+function row(k, v) { printf "  %-44s %s\n", k, v }
+BEGIN {
+    row("objects, len(gc.get_objects()) in process", py_objects)
+    row("objects, in the core (pyleak-core)", pl_objects \
+        sprintf("   (%d of them in the permanent generation;", pl_permanent))
+    row("", sprintf("gc.get_objects() omits it, gc.get_freeze_count() = %d)", py_frozen))
+    if (core_objects != py_objects)
+        row("", sprintf("(the cached core is of a heap of %d)", core_objects))
+    row("core size", mib(core_bytes) (reuse ? "   (cached)" : ""))
+    row("pyleak-core types: wall time", sprintf("%.3f s", pl_best))
+    row("pyleak-core types: peak RSS", mib(pl_rss * 1024) "   (" rss_how ")")
+    row("in-process census: time", sprintf("%.3f s", inproc_best))
+    row("ratio in-process / pyleak-core", sprintf("%.2fx", inproc_best / pl_best))
+    row("pyleak-core RSS per object beyond core size", \
+        sprintf("%.1f B", (pl_rss * 1024 - core_bytes) / pl_objects))
+    row("objects/second, pyleak-core types", sprintf("%.2f M/s", pl_objects / pl_best / 1e6))
+    row("objects/second, in-process census", sprintf("%.2f M/s", py_objects / inproc_best / 1e6))
+    print ""
+    row("bytes: pyleak-core / sys.getsizeof sum", sprintf("%d / %d", pl_bytes, inproc_bytes))
+    row("in-process: RSS before census / peak", mib(inproc_before * 1024) " / " mib(inproc_max * 1024))
+}'
+
+if [[ ${BENCH_CALLGRIND:-0} == 1 ]]; then
+    command -v valgrind >/dev/null || die "valgrind not found"
+    cg=$out/callgrind-$target.out
+    note "callgrind: one 'pyleak-core types' run (slow: ~50x)"
+    valgrind --tool=callgrind --callgrind-out-file="$cg" ./pyleak-core types "$core" \
+        >/dev/null 2>"$out/callgrind.log" || die "valgrind failed: $(tail -n 1 "$out/callgrind.log")"
+    echo
+    echo "callgrind ($cg), exclusive instruction counts:"
+    callgrind_annotate "$cg" 2>/dev/null | sed -n '/^Ir/,$p' | sed -n '1,25p'
+    echo
+    echo "inclusive:"
+    callgrind_annotate --inclusive=yes "$cg" 2>/dev/null | sed -n '/^Ir/,$p' | sed -n '1,25p'
+fi

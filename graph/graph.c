@@ -1,0 +1,247 @@
+#include "config.h"
+#include "graph.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "coredump/program.h"
+#include "coredump/traverse.h"
+
+struct build {
+	struct pl_graph *g;
+	struct pl_heap *h;
+	uint32_t *dst;
+	uint64_t n, cap;
+	struct pl_error *err;
+};
+
+uint32_t pl_graph_node(const struct pl_graph *g, uint64_t addr)
+{
+	uint32_t i = pl_addrmap_get(&g->h->obj_index, addr);
+	return i < g->n ? i : PL_NONE;
+}
+
+/* Is addr a file-backed or static object (libpython's .data: None, True,
+ * static types)? Those are part of no one's size. */
+static bool is_static(struct pl_program *p, uint64_t addr)
+{
+	for (size_t i = 0; i < p->nfiles; i++)
+		if (p->files[i].elf && addr >= p->files[i].lo && addr < p->files[i].hi)
+			return true;
+	return false;
+}
+
+/* Add an object gc does not track, after checking it is one. */
+static uint32_t add_untracked(struct build *b, uint64_t addr)
+{
+	struct pl_heap *h = b->h;
+	struct pl_program *p = h->p;
+	int64_t refcnt;
+	uint64_t type;
+	struct pl_type *t;
+	if ((addr & 7) || pl_obj_header(p, addr, &refcnt, &type) != 0 || !(t = pl_type_get(h, type)))
+		return PL_NONE;
+	if (h->nobjs == h->capobjs) {
+		size_t cap = h->capobjs ? h->capobjs * 2 : 65536;
+		struct pl_obj *o = realloc(h->objs, cap * sizeof(*o));
+		if (!o)
+			return PL_NONE;
+		h->objs = o;
+		h->capobjs = cap;
+	}
+	t = &h->types[pl_addrmap_get(&h->type_index, type)];
+	struct pl_obj o = { .addr = addr, .refcnt = refcnt, .type = (uint32_t)(t - h->types),
+			    .gen = PL_GEN_UNTRACKED };
+	if (p->L.immortal_refcnt && (int32_t)(uint32_t)refcnt < 0)
+		o.flags |= PL_OF_IMMORTAL;
+	if (is_static(p, addr)) {
+		o.flags |= PL_OF_STATIC;
+	} else {
+		bool gc = (t->flags & p->L.tpf_have_gc) && t->kind != PL_K_TYPE;
+		o.size = (uint32_t)pl_obj_size(h, addr, t, gc);
+		t = &h->types[o.type];
+	}
+	uint32_t id = (uint32_t)h->nobjs;
+	if (!pl_addrmap_put(&h->obj_index, addr, id, NULL))
+		return PL_NONE;
+	h->objs[h->nobjs++] = o;
+	return id;
+}
+
+static int on_edge(void *ctx, uint64_t target, const struct pl_edge *e)
+{
+	struct build *b = ctx;
+	(void)e;
+	uint32_t id = pl_addrmap_get(&b->h->obj_index, target);
+	if (id == UINT32_MAX)
+		id = add_untracked(b, target);
+	if (id == PL_NONE) {
+		b->g->wild++;
+		return 0;
+	}
+	if (b->n == b->cap) {
+		uint64_t cap = b->cap ? b->cap * 2 : (1u << 20);
+		if (cap > UINT32_MAX) {
+			b->err = pl_error(PL_E_NOMEM, "more than 2^32 references; too large a heap");
+			return 1;
+		}
+		uint32_t *d = realloc(b->dst, cap * sizeof(*d));
+		if (!d) {
+			b->err = pl_error(PL_E_NOMEM, "out of memory at %llu references",
+					  (unsigned long long)b->n);
+			return 1;
+		}
+		b->dst = d;
+		b->cap = cap;
+	}
+	b->dst[b->n++] = id;
+	return 0;
+}
+
+static bool known_object(void *ctx, uint64_t addr)
+{
+	struct build *b = ctx;
+	return pl_addrmap_get(&b->h->obj_index, addr) != UINT32_MAX;
+}
+
+struct pl_error *pl_graph_build(struct pl_heap *h, struct pl_graph *g)
+{
+	memset(g, 0, sizeof(*g));
+	g->h = h;
+	g->ntracked = (uint32_t)h->nobjs;
+	struct build b = { .g = g, .h = h };
+	size_t cap = h->nobjs + 1024;
+	g->off = malloc((cap + 1) * sizeof(*g->off));
+	g->trav = malloc(cap);
+	if (!g->off || !g->trav)
+		return pl_error(PL_E_NOMEM, "out of memory");
+	/* h->nobjs grows while we go: untracked referents are traversed too
+	 * (their edges matter for reachability and retained sizes). */
+	for (size_t i = 0; i < h->nobjs; i++) {
+		if (i + 1 >= cap) {
+			cap *= 2;
+			uint32_t *o = realloc(g->off, (cap + 1) * sizeof(*o));
+			uint8_t *t = o ? realloc(g->trav, cap) : NULL;
+			if (o)
+				g->off = o;
+			if (!t)
+				return pl_error(PL_E_NOMEM, "out of memory");
+			g->trav = t;
+		}
+		g->off[i] = (uint32_t)b.n;
+		struct pl_obj *o = &h->objs[i];
+		enum pl_trav r = PL_TRAV_EXACT;
+		if (!(o->flags & PL_OF_STATIC) || i < g->ntracked)
+			r = pl_traverse(h, o->addr, &h->types[o->type], on_edge, &b, known_object);
+		if (b.err) {
+			free(b.dst);
+			return b.err;
+		}
+		g->trav[i] = (uint8_t)r;
+		g->ninferred += r == PL_TRAV_INFERRED;
+		g->nerrors += r == PL_TRAV_ERROR;
+	}
+	g->n = (uint32_t)h->nobjs;
+	g->off[g->n] = (uint32_t)b.n;
+	g->dst = b.dst;
+	g->nedges = b.n;
+	return NULL;
+}
+
+void pl_graph_release(struct pl_graph *g)
+{
+	free(g->off);
+	free(g->dst);
+	free(g->trav);
+	free(g->roff);
+	free(g->rsrc);
+	free(g->ext);
+	free(g->unreachable);
+	memset(g, 0, sizeof(*g));
+}
+
+struct pl_error *pl_graph_reverse(struct pl_graph *g)
+{
+	if (g->roff)
+		return NULL;
+	g->roff = calloc((size_t)g->n + 1, sizeof(*g->roff));
+	g->rsrc = malloc((g->nedges ? g->nedges : 1) * sizeof(*g->rsrc));
+	if (!g->roff || !g->rsrc)
+		return pl_error(PL_E_NOMEM, "out of memory building referrers");
+	for (uint64_t e = 0; e < g->nedges; e++)
+		g->roff[g->dst[e] + 1]++;
+	for (uint32_t i = 0; i < g->n; i++)
+		g->roff[i + 1] += g->roff[i];
+	uint32_t *fill = malloc(((size_t)g->n + 1) * sizeof(*fill));
+	if (!fill)
+		return pl_error(PL_E_NOMEM, "out of memory building referrers");
+	memcpy(fill, g->roff, ((size_t)g->n + 1) * sizeof(*fill));
+	for (uint32_t s = 0; s < g->n; s++)
+		for (uint32_t e = g->off[s]; e < g->off[s + 1]; e++)
+			g->rsrc[fill[g->dst[e]]++] = s;
+	free(fill);
+	return NULL;
+}
+
+bool pl_graph_collectable(const struct pl_graph *g, uint32_t i)
+{
+	const struct pl_obj *o = &g->h->objs[i];
+	return i < g->ntracked && o->gen <= 2 && !(o->flags & PL_OF_IMMORTAL);
+}
+
+struct pl_error *pl_graph_gc(struct pl_graph *g)
+{
+	free(g->ext);
+	free(g->unreachable);
+	g->ext = malloc(((size_t)g->n + 1) * sizeof(*g->ext));
+	g->unreachable = calloc((size_t)g->n + 1, 1);
+	uint32_t *stack = malloc(((size_t)g->n + 1) * sizeof(*stack));
+	if (!g->ext || !g->unreachable || !stack) {
+		free(stack);
+		return pl_error(PL_E_NOMEM, "out of memory in the gc analysis");
+	}
+	struct pl_obj *objs = g->h->objs;
+	/* update_refs + subtract_refs */
+	for (uint32_t i = 0; i < g->n; i++)
+		g->ext[i] = objs[i].refcnt;
+	/* Only exact edges are subtracted: a guessed (inferred) edge that is
+	 * not a real reference would make a live object look dead. Inferred
+	 * edges still carry reachability below, which errs towards alive. */
+	for (uint32_t s = 0; s < g->n; s++)
+		if (pl_graph_collectable(g, s) && g->trav[s] != PL_TRAV_INFERRED)
+			for (uint32_t e = g->off[s]; e < g->off[s + 1]; e++)
+				g->ext[g->dst[e]]--;
+	/* move_unreachable: everything collectable starts tentatively
+	 * unreachable; ext > 0 are roots; what they reach is alive. */
+	uint32_t sp = 0;
+	g->nnegative = 0;
+	for (uint32_t i = 0; i < g->n; i++) {
+		if (!pl_graph_collectable(g, i))
+			continue;
+		if (g->ext[i] < 0)
+			g->nnegative++;
+		if (g->ext[i] > 0)
+			stack[sp++] = i;
+		else
+			g->unreachable[i] = 1;
+	}
+	while (sp) {
+		uint32_t s = stack[--sp];
+		for (uint32_t e = g->off[s]; e < g->off[s + 1]; e++) {
+			uint32_t d = g->dst[e];
+			if (g->unreachable[d]) {
+				g->unreachable[d] = 0;
+				stack[sp++] = d;
+			}
+		}
+	}
+	free(stack);
+	g->nunreachable = 0;
+	g->unreachable_bytes = 0;
+	for (uint32_t i = 0; i < g->n; i++)
+		if (g->unreachable[i]) {
+			g->nunreachable++;
+			g->unreachable_bytes += objs[i].size;
+		}
+	return NULL;
+}

@@ -1,0 +1,49 @@
+/* The object graph of the dead process: dense node ids (the census's gc
+ * objects first, then every object they reach that gc does not track: str,
+ * int, code, static types ...), edges in CSR form exactly as tp_traverse
+ * visits them, and what gc.collect() would do with it. */
+#ifndef PYLEAK_GRAPH_H
+#define PYLEAK_GRAPH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "coredump/error.h"
+#include "coredump/objects.h"
+
+#define PL_NONE UINT32_MAX
+
+struct pl_graph {
+	struct pl_heap *h;
+	uint32_t n;              /* nodes: h->objs[0..n) */
+	uint32_t ntracked;       /* the first ntracked are on gc lists */
+	uint32_t *off;           /* n + 1 */
+	uint32_t *dst;           /* edges */
+	uint64_t nedges;
+	uint8_t *trav;           /* per node: enum pl_trav */
+	uint32_t ninferred;      /* nodes whose edges are inferred */
+	uint32_t nerrors;        /* nodes whose traversal hit unreadable memory */
+	uint64_t wild;           /* referents that were not readable objects (dropped) */
+	/* reverse edges, built by pl_graph_reverse() */
+	uint32_t *roff, *rsrc;
+	/* gc arithmetic (pl_graph_gc) */
+	int64_t *ext;            /* refcnt - references from collectable objects */
+	uint8_t *unreachable;    /* 1 when gc.collect() would free it */
+	uint32_t nunreachable;
+	uint64_t unreachable_bytes;
+	uint32_t nnegative;      /* objects with ext < 0 (damage or a missed edge) */
+};
+
+/* Build nodes and edges from a census. */
+struct pl_error *pl_graph_build(struct pl_heap *h, struct pl_graph *g);
+void pl_graph_release(struct pl_graph *g);
+struct pl_error *pl_graph_reverse(struct pl_graph *g);
+/* Is node i one gc would examine in a full collection (generations 0-2,
+ * not immortal)? */
+bool pl_graph_collectable(const struct pl_graph *g, uint32_t i);
+/* Reproduce gc.collect(2): ext refs, roots, the unreachable set. */
+struct pl_error *pl_graph_gc(struct pl_graph *g);
+/* Node id of an address, or PL_NONE. */
+uint32_t pl_graph_node(const struct pl_graph *g, uint64_t addr);
+
+#endif

@@ -1,0 +1,129 @@
+/* Integration: for every scenario under every CPython on the machine,
+ *  - the referents of every gc object, in order, equal gc.get_referents()
+ *    of the live process, wherever our traversal is exact (types with an
+ *    emulated tp_traverse); objects whose traverse is unknown (C extension
+ *    types) are counted and reported, not compared;
+ *  - the objects our gc arithmetic finds unreachable are exactly those the
+ *    live gc.collect() put in gc.garbage under DEBUG_SAVEALL (in a fork taken
+ *    after the core). */
+#include "config.h"
+
+#include <check.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coredump/objects.h"
+#include "coredump/program.h"
+#include "coredump/traverse.h"
+#include "graph/graph.h"
+#include "oracle.h"
+
+static struct target targets[16];
+static size_t ntargets;
+static struct scenario scenarios[64];
+static size_t nscenarios;
+
+START_TEST(referents_and_garbage)
+{
+	const struct target *t = &targets[_i / nscenarios];
+	const struct scenario *s = &scenarios[_i % nscenarios];
+	char dir[1200], core[1300];
+	ck_assert_msg(ensure_core(t, s, false, dir, sizeof(dir)) != NULL, "no core for %s under %s",
+		      s->name, t->name);
+	struct oracle o;
+	ck_assert_msg(oracle_load(&o, dir) == 0, "no oracle in %s", dir);
+	snprintf(core, sizeof(core), "%s/core", dir);
+	struct pl_program *p = NULL;
+	struct pl_error *err = pl_program_open(core, &(struct pl_options){ 0 }, &p);
+	ck_assert_msg(!err, "%s", err ? err->msg : "");
+	struct pl_heap h;
+	ck_assert_msg(!(err = pl_census(p, &h)), "%s", err ? err->msg : "");
+	struct pl_graph g;
+	ck_assert_msg(!(err = pl_graph_build(&h, &g)), "%s", err ? err->msg : "");
+	ck_assert_msg(!(err = pl_graph_gc(&g)), "%s", err ? err->msg : "");
+
+	size_t exact = 0, inferred = 0, bad = 0, inferred_match = 0;
+	for (size_t i = 0; i < o.n; i++) {
+		const struct oracle_obj *ob = &o.objs[i];
+		uint32_t id = pl_graph_node(&g, ob->addr);
+		if (id == PL_NONE || id >= g.ntracked)
+			continue;   /* the census test reports set differences */
+		size_t n = g.off[id + 1] - g.off[id];
+		bool same = n == ob->nrefs;
+		for (size_t k = 0; same && k < n; k++)
+			same = h.objs[g.dst[g.off[id] + k]].addr == ob->refs[k];
+		if (g.trav[id] != PL_TRAV_EXACT) {
+			inferred++;
+			inferred_match += same;
+			continue;
+		}
+		exact++;
+		if (same)
+			continue;
+		if (bad++ < 6) {
+			const struct pl_type *ty = &h.types[h.objs[id].type];
+			const char *tn = pl_traverse_name(&h, ty->traverse);
+			fprintf(stderr, "  referents of 0x%" PRIx64 " (%s, %s): ours %zu [", ob->addr, ty->name,
+				tn ? tn : "?", n);
+			for (size_t k = 0; k < n && k < 8; k++)
+				fprintf(stderr, " %s", h.types[h.objs[g.dst[g.off[id] + k]].type].name);
+			fprintf(stderr, " ], gc's %zu [", ob->nrefs);
+			for (size_t k = 0; k < ob->nrefs && k < 8; k++) {
+				uint32_t r = pl_graph_node(&g, ob->refs[k]);
+				fprintf(stderr, " %s", r == PL_NONE ? "(unknown)" : h.types[h.objs[r].type].name);
+			}
+			fprintf(stderr, " ]\n");
+		}
+	}
+	/* unreachable vs garbage.txt */
+	size_t missed = 0, spurious = 0;
+	for (size_t k = 0; k < o.ngarbage; k++) {
+		uint32_t id = pl_graph_node(&g, o.garbage[k]);
+		if (id == PL_NONE || !g.unreachable[id]) {
+			if (missed++ < 4)
+				fprintf(stderr, "  gc frees 0x%" PRIx64 " (%s), we say reachable (ext %" PRId64 ")\n",
+					o.garbage[k], id == PL_NONE ? "?" : h.types[h.objs[id].type].name,
+					id == PL_NONE ? 0 : g.ext[id]);
+		}
+	}
+	for (uint32_t i = 0; i < g.n; i++)
+		if (g.unreachable[i] && pl_addrmap_get(&o.garbage_index, h.objs[i].addr) == UINT32_MAX &&
+		    spurious++ < 4)
+			fprintf(stderr, "  we say 0x%" PRIx64 " (%s) is unreachable, gc keeps it\n",
+				h.objs[i].addr, h.types[h.objs[i].type].name);
+	fprintf(stderr, "%s %s: %u nodes, %" PRIu64 " edges, %zu exact (%zu differ), %zu inferred "
+		"(%zu happen to match), %u unreachable vs gc's %zu (%zu missed, %zu spurious), "
+		"%u negative ext, %" PRIu64 " wild\n", t->name, s->name, g.n, g.nedges, exact, bad,
+		inferred, inferred_match, g.nunreachable, o.ngarbage, missed, spurious, g.nnegative, g.wild);
+	ck_assert_msg(bad == 0, "%s %s: %zu objects whose referents differ from gc.get_referents",
+		      t->name, s->name, bad);
+	ck_assert_msg(missed == 0 && spurious == 0, "%s %s: unreachable set differs (%zu missed, %zu spurious)",
+		      t->name, s->name, missed, spurious);
+	pl_graph_release(&g);
+	pl_heap_release(&h);
+	pl_program_free(p);
+	oracle_free(&o);
+}
+END_TEST
+
+int main(void)
+{
+	ntargets = discover_targets(targets, 16);
+	nscenarios = discover_scenarios(scenarios, 64);
+	if (!ntargets || !nscenarios) {
+		fprintf(stderr, "FAIL: no CPython build or no scenario found\n");
+		return 1;
+	}
+	Suite *su = suite_create("graph");
+	TCase *tc = tcase_create("graph");
+	tcase_set_timeout(tc, 600);
+	tcase_add_loop_test(tc, referents_and_garbage, 0, (int)(ntargets * nscenarios));
+	suite_add_tcase(su, tc);
+	SRunner *sr = srunner_create(su);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}

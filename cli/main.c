@@ -40,14 +40,16 @@ int main(int argc, char **argv)
 		return fail(err);
 
 	struct pl_heap h = { .p = p };
-	bool need_heap = strcmp(c.command, "info") != 0 || c.layout == false;
+	/* info reports a core taken mid-collection instead of refusing it */
+	bool info = !strcmp(c.command, "info");
+	bool need_heap = !info || (!p->rt.gc.collecting && !c.layout);
 	if (need_heap && (err = pl_census(p, &h))) {
 		print_warnings(p);
 		pl_heap_release(&h);
 		return fail(err);
 	}
-	if (!strcmp(c.command, "info")) {
-		pl_render_info(stdout, p, &h, c.format);
+	if (info) {
+		pl_render_info(stdout, p, need_heap ? &h : NULL, c.format);
 		if (c.layout)
 			pl_layout_dump(&p->L, stdout);
 	} else if (!strcmp(c.command, "types")) {

@@ -67,7 +67,7 @@ struct pl_error *pl_as_add(struct pl_as *as, uint64_t start, uint64_t end,
 			continue;
 		}
 		uint64_t gap_end = (i < as->n && as->r[i].start < end) ? as->r[i].start : end;
-		struct pl_error *err = insert(as, i, cur, gap_end, data + (cur - start), src);
+		struct pl_error *err = insert(as, i, cur, gap_end, data ? data + (cur - start) : NULL, src);
 		if (err)
 			return err;
 		cur = gap_end;
@@ -81,7 +81,7 @@ static int read_from(struct pl_as *as, uint64_t addr, void *buf, size_t len, boo
 	uint8_t *out = buf;
 	while (len) {
 		const struct pl_as_range *r = pl_as_find(as, addr);
-		if (!r || (core_only && r->src != PL_SRC_CORE))
+		if (!r || !r->data || (core_only && r->src != PL_SRC_CORE))
 			return -1;
 		uint64_t n = r->end - addr;
 		if (n > len)
@@ -113,7 +113,7 @@ long pl_as_cstr(struct pl_as *as, uint64_t addr, char *buf, size_t max)
 	size_t n = 0;   /* bytes copied; the NUL may sit at position max-1 */
 	while (n < max) {
 		const struct pl_as_range *r = pl_as_find(as, addr + n);
-		if (!r || addr + n < addr)
+		if (!r || !r->data || addr + n < addr)
 			break;
 		const uint8_t *p = r->data + (addr + n - r->start);
 		size_t avail = r->end - (addr + n);
@@ -138,7 +138,7 @@ uint64_t pl_as_bytes(const struct pl_as *as, bool core)
 {
 	uint64_t t = 0;
 	for (size_t i = 0; i < as->n; i++)
-		if ((as->r[i].src == PL_SRC_CORE) == core)
+		if (as->r[i].data && (as->r[i].src == PL_SRC_CORE) == core)
 			t += as->r[i].end - as->r[i].start;
 	return t;
 }

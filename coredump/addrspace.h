@@ -16,7 +16,8 @@
 
 struct pl_as_range {
 	uint64_t start, end;   /* [start, end) */
-	const uint8_t *data;   /* bytes for start..end */
+	const uint8_t *data;   /* bytes for start..end; NULL: a hole (memory the
+	                        * core should hold but lost to truncation) */
 	uint32_t src;          /* PL_SRC_CORE or 1 + index of the file */
 };
 
@@ -45,7 +46,7 @@ static inline const uint8_t *pl_as_ptr(struct pl_as *as, uint64_t addr, size_t l
 		if (!r)
 			return NULL;
 	}
-	if (len > r->end - addr)
+	if (len > r->end - addr || !r->data)
 		return NULL;
 	return r->data + (addr - r->start);
 }

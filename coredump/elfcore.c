@@ -178,12 +178,23 @@ static struct pl_error *parse_notes(struct pl_core *c, const uint8_t *d, size_t 
 
 static struct pl_error *parse(struct pl_core *c)
 {
+	static const struct { const char *magic; size_t len; const char *name, *how; } packed[] = {
+		{ "\x28\xb5\x2f\xfd", 4, "zstd", "zstd -d" },
+		{ "\x1f\x8b", 2, "gzip", "gunzip" },
+		{ "\xfd" "7zXZ", 6, "xz", "xz -d" },
+		{ "\x04\x22\x4d\x18", 4, "lz4", "lz4 -d" },
+	};
+	for (size_t i = 0; i < sizeof(packed) / sizeof(packed[0]); i++)
+		if (c->size >= packed[i].len && memcmp(c->map, packed[i].magic, packed[i].len) == 0)
+			return pl_error(PL_E_CORE, "%s is %s-compressed; decompress it first (%s; for "
+					"systemd-coredump: coredumpctl dump PID -o core)", c->path,
+					packed[i].name, packed[i].how);
 	if (c->size < SELFMAG || memcmp(c->map, ELFMAG, SELFMAG) != 0)
 		return pl_error(PL_E_CORE, "%s is not an ELF file (no \\177ELF magic); give the core "
 				"dump of the Python process", c->path);
 	if (c->size < sizeof(Elf64_Ehdr))
-		return pl_error(PL_E_CORE, "%s is truncated: %zu bytes, shorter than an ELF header",
-				c->path, c->size);
+		return pl_error(PL_E_CORE, "%s is truncated: %zu bytes, shorter than an ELF header; "
+				"copy the whole core again or take a new one", c->path, c->size);
 	if (c->map[EI_CLASS] != ELFCLASS64 || c->map[EI_DATA] != ELFDATA2LSB) {
 		const char *cls = c->map[EI_CLASS] == ELFCLASS32 ? "32-bit" :
 				  c->map[EI_CLASS] == ELFCLASS64 ? "64-bit" : "invalid-class";
@@ -248,6 +259,8 @@ static struct pl_error *parse(struct pl_core *c)
 			goto out;
 		}
 		if (ph.p_type == PT_NOTE) {
+			if (ph.p_offset >= c->size || ph.p_filesz > c->size - ph.p_offset)
+				c->notes_cut = true;
 			if (ph.p_offset >= c->size)
 				continue;
 			size_t n = ph.p_filesz;
@@ -304,12 +317,13 @@ struct pl_error *pl_core_open(const char *path, struct pl_core **out)
 	*out = NULL;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
-		return pl_error(PL_E_CORE, "cannot open core %s: %s", path, strerror(errno));
+		return pl_error(PL_E_CORE, "cannot open core %s: %s; give the path of the core dump "
+				"file", path, strerror(errno));
 	struct stat st;
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
 		return pl_error(PL_E_CORE, "%s is not a regular file; give the path of a core dump "
-				"(compressed cores: see --help)", path);
+				"file", path);
 	}
 	if (st.st_size == 0) {
 		close(fd);

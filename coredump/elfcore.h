@@ -43,6 +43,7 @@ struct pl_core {
 	struct pl_core_segment *segs;
 	size_t nsegs;
 	uint64_t missing_bytes;  /* segment bytes the file should have but lacks */
+	bool notes_cut;          /* a PT_NOTE segment lies (partly) past the end */
 
 	struct pl_core_thread *threads;
 	size_t nthreads;

@@ -157,13 +157,25 @@ static unsigned disk_build_id(Elf *elf, uint8_t *out)
 
 /* Build-id of the copy loaded in the process, from core memory only: the ELF
  * header at the file's lowest mapping, then its note segment. */
-static unsigned core_build_id(struct pl_as *as, uint64_t base, uint64_t bias, uint8_t *out)
+static unsigned core_build_id(struct pl_as *as, uint64_t base, uint8_t *out)
 {
 	Elf64_Ehdr eh;
 	if (pl_as_read_core(as, base, &eh, sizeof(eh)) != 0 ||
 	    memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_phentsize != sizeof(Elf64_Phdr) ||
 	    eh.e_phnum > 256)
 		return 0;
+	/* The bias of the copy in memory, from its own first PT_LOAD (not from
+	 * the file on disk, which may be another build). */
+	uint64_t bias = 0;
+	for (unsigned i = 0; i < eh.e_phnum; i++) {
+		Elf64_Phdr ph;
+		if (pl_as_read_core(as, base + eh.e_phoff + i * sizeof(ph), &ph, sizeof(ph)) != 0)
+			return 0;
+		if (ph.p_type == PT_LOAD) {
+			bias = base - (ph.p_vaddr & ~0xfffull);
+			break;
+		}
+	}
 	for (unsigned i = 0; i < eh.e_phnum; i++) {
 		Elf64_Phdr ph;
 		if (pl_as_read_core(as, base + eh.e_phoff + i * sizeof(ph), &ph, sizeof(ph)) != 0)
@@ -560,12 +572,18 @@ static bool id_differs(const struct pl_file *f)
 
 static struct pl_error *check_ids(struct pl_program *p)
 {
+	if (p->opt.exe && p->main && !p->main->elf)
+		return pl_error(PL_E_EXE, "executable %s: %s; give the python binary that produced "
+				"the core", p->main->disk_path ? p->main->disk_path : p->opt.exe,
+				p->main->open_error ? p->main->open_error : "not an ELF file");
+	if (p->opt.exe && !p->main)
+		return pl_error(PL_E_EXE, "%s names no executable, so %s cannot be checked against it",
+				p->core->path, p->opt.exe);
 	for (size_t i = 0; i < p->nfiles; i++) {
 		struct pl_file *f = &p->files[i];
 		if (!f->elf)
 			continue;
-		if (f->bias_known)
-			f->core_build_id_len = core_build_id(&p->as, f->lo, f->bias, f->core_build_id);
+		f->core_build_id_len = core_build_id(&p->as, f->lo, f->core_build_id);
 		if (!id_differs(f))
 			continue;
 		char a[81], b[81];
@@ -616,12 +634,16 @@ static struct pl_error *find_python(struct pl_program *p)
 					"here, give the executable as second argument, or use --sysroot DIR",
 					lib ? "libpython" : "executable", f->core_path, f->open_error);
 	}
+	if (!p->core->has_nt_file && p->core->notes_cut)
+		return pl_error(PL_E_CORE, "%s is truncated: its notes (threads, mapped files) were in "
+				"the part that was cut off, so even --force cannot read it; copy the "
+				"whole core again or take a new one", p->core->path);
 	if (!p->core->has_nt_file)
 		return pl_error(PL_E_CORE, "%s has no NT_FILE note, so its libraries cannot be found; "
 				"cores written by the Linux kernel or gdb's gcore have one", p->core->path);
 	return pl_error(PL_E_NOPYTHON, "%s is not a core of a CPython process: neither its "
-			"executable (%s) nor any library defines _PyRuntime", p->core->path,
-			p->main ? p->main->core_path : "unknown");
+			"executable (%s) nor any library defines _PyRuntime; give the core of "
+			"the Python process", p->core->path, p->main ? p->main->core_path : "unknown");
 }
 
 struct pl_error *pl_program_open(const char *core_path, const struct pl_options *opt,
@@ -652,6 +674,11 @@ struct pl_error *pl_program_open(const char *core_path, const struct pl_options 
 		const struct pl_core_segment *s = &p->core->segs[i];
 		if (s->avail && (err = pl_as_add(&p->as, s->vaddr, s->vaddr + s->avail,
 						 p->core->map + s->offset, PL_SRC_CORE)))
+			goto fail;
+		/* What the core should hold but lost to truncation is a hole: the
+		 * file on disk must not answer for memory the process had written. */
+		if (s->filesz > s->avail &&
+		    (err = pl_as_add(&p->as, s->vaddr + s->avail, s->vaddr + s->filesz, NULL, PL_SRC_CORE)))
 			goto fail;
 	}
 	if ((err = group_files(p)))

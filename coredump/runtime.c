@@ -261,8 +261,12 @@ struct pl_error *pl_runtime_load(struct pl_program *p)
 	uint64_t head;
 	if (rd_ptr(p, rt->addr + (uint64_t)L->rt_interp_main, &rt->interp) ||
 	    rd_ptr(p, rt->addr + (uint64_t)L->rt_interp_head, &head))
-		return pl_error(PL_E_CORRUPT, "_PyRuntime at 0x%llx is not in the core; the core "
-				"does not match %s", (unsigned long long)rt->addr, p->pyfile->disk_path);
+		return p->core->missing_bytes
+			? pl_error(PL_E_CORE, "%s is truncated: _PyRuntime at 0x%llx was in the part "
+				   "that was cut off; copy the whole core again or take a new one",
+				   p->core->path, (unsigned long long)rt->addr)
+			: pl_error(PL_E_CORRUPT, "_PyRuntime at 0x%llx is not in the core; the core "
+				   "does not match %s", (unsigned long long)rt->addr, p->pyfile->disk_path);
 	if (!rt->interp)
 		rt->interp = head;
 	if (!rt->interp)

@@ -8,6 +8,7 @@
 #include "../coredump/objects.h"
 #include "../coredump/program.h"
 #include "../render/census.h"
+#include "../render/graphout.h"
 #include "options.h"
 
 static int fail(struct pl_error *err)
@@ -48,6 +49,23 @@ int main(int argc, char **argv)
 		pl_heap_release(&h);
 		return fail(err);
 	}
+	struct pl_graph g = { 0 };
+	struct pl_cycles cyc = { 0 };
+	bool need_graph = !info && strcmp(c.command, "types") != 0 &&
+			  (strcmp(c.command, "objects") != 0 || c.format == PL_FMT_JSONL || c.format == PL_FMT_JSON);
+	if (need_graph) {
+		if (!(err = pl_graph_build(&h, &g)) && !(err = pl_graph_gc(&g)))
+			err = pl_cycles_find(&g, &cyc);
+		if (!err && c.addr)
+			err = pl_graph_reverse(&g);
+		if (err) {
+			print_warnings(p);
+			pl_cycles_release(&cyc);
+			pl_graph_release(&g);
+			pl_heap_release(&h);
+			return fail(err);
+		}
+	}
 	if (info) {
 		pl_render_info(stdout, p, need_heap ? &h : NULL, c.format);
 		if (c.layout)
@@ -55,13 +73,35 @@ int main(int argc, char **argv)
 	} else if (!strcmp(c.command, "types")) {
 		pl_render_types(stdout, &h, c.top, c.format);
 	} else if (!strcmp(c.command, "objects")) {
-		pl_render_objects(stdout, &h, c.type, c.format_set ? c.format : PL_FMT_TEXT);
+		if (need_graph)
+			pl_render_objects_graph(stdout, &g, c.type, c.format);
+		else
+			pl_render_objects(stdout, &h, c.type, c.format);
+	} else if (!strcmp(c.command, "cycles")) {
+		pl_render_cycles(stdout, &g, &cyc, c.top, c.format);
+	} else if (c.addr) {
+		uint64_t a = strtoull(c.addr, NULL, 16);
+		uint32_t node = pl_graph_node(&g, a);
+		if (node == PL_NONE) {
+			fprintf(stderr, "pyleak-core: no object at %s in %s (addresses come from "
+					"'pyleak-core objects' or a report)\n", c.addr, c.core);
+			pl_cycles_release(&cyc);
+			pl_graph_release(&g);
+			pl_heap_release(&h);
+			return 2;
+		}
+		pl_render_refs(stdout, &g, node, !strcmp(c.command, "referrers"), c.format);
 	} else {
 		pl_render_info(stdout, p, &h, c.format);
 		if (c.format == PL_FMT_TEXT)
 			fputs("\nlargest types:\n", stdout);
 		pl_render_types(stdout, &h, c.top < 20 && c.top ? c.top : 20, c.format);
+		if (c.format == PL_FMT_TEXT)
+			fputs("\nunreachable cycles:\n", stdout);
+		pl_render_cycles(stdout, &g, &cyc, 10, c.format);
 	}
+	pl_cycles_release(&cyc);
+	pl_graph_release(&g);
 	print_warnings(p);
 	pl_heap_release(&h);
 	if (fflush(stdout) != 0 || ferror(stdout)) {

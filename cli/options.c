@@ -6,12 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const commands[] = { "info", "types", "objects", "report", NULL };
+static const char *const commands[] = { "info", "types", "objects", "report", "cycles",
+					"referents", "referrers", NULL };
 
 void pl_cli_usage(FILE *out)
 {
 	fputs(
-"Usage: pyleak-core [COMMAND] CORE [EXECUTABLE] [OPTIONS]\n"
+"Usage: pyleak-core [COMMAND] CORE [EXECUTABLE] [ADDR] [OPTIONS]\n"
 "\n"
 "Read the ELF core dump of a CPython process and explain what holds its memory.\n"
 "EXECUTABLE is the python binary that produced the core; when omitted it is\n"
@@ -21,11 +22,15 @@ void pl_cli_usage(FILE *out)
 "  report    (default) runtime summary, gc state and the largest types\n"
 "  info      version, executable, libpython, build-ids, debug info, threads, gc state\n"
 "  types     objects per type, count and bytes, largest first\n"
-"  objects   every gc-tracked object: address, type, size, refcount, generation\n"
+"  objects   every object: address, type, size, refcount, generation; with\n"
+"            --format=jsonl also referents, unreachable, ext_refs (see the man page)\n"
+"  cycles    unreachable objects grouped into cycles, what gc.collect() would free\n"
+"  referents ADDR   what the object at ADDR refers to (gc.get_referents), labelled\n"
+"  referrers ADDR   what refers to the object at ADDR (gc.get_referrers), labelled\n"
 "\n"
 "Options:\n"
 "      --format=FMT     text (default), json, jsonl, markdown\n"
-"      --top=N          types: show the N largest types (default 25; 0 = all)\n"
+"      --top=N          types, cycles: show the N largest (default 25; 0 = all)\n"
 "      --type=NAME      objects: only objects of this type (builtins.dict, __main__.Foo)\n"
 "      --sysroot=DIR    find the core's files under DIR (a core from another machine\n"
 "                       or a container); paths from the core are opened only there\n"
@@ -138,11 +143,21 @@ int pl_cli_parse(struct cli *c, int argc, char **argv)
 		return 2;
 	}
 	c->core = argv[i++];
-	if (i < argc)
-		c->exe = argv[i++];
-	if (i < argc) {
-		fprintf(stderr, "pyleak-core: unexpected argument '%s' (at most CORE and EXECUTABLE)\n",
-			argv[i]);
+	bool wants_addr = !strcmp(c->command, "referents") || !strcmp(c->command, "referrers");
+	for (; i < argc; i++) {
+		if (wants_addr && !c->addr && !strncmp(argv[i], "0x", 2))
+			c->addr = argv[i];
+		else if (!c->exe)
+			c->exe = argv[i];
+		else {
+			fprintf(stderr, "pyleak-core: unexpected argument '%s' (CORE, EXECUTABLE%s)\n",
+				argv[i], wants_addr ? " and ADDR" : "");
+			return 2;
+		}
+	}
+	if (wants_addr && !c->addr) {
+		fprintf(stderr, "pyleak-core: %s needs the address of an object (0x...); find one "
+				"with 'pyleak-core objects'\n", c->command);
 		return 2;
 	}
 	return 0;

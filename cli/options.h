@@ -18,6 +18,7 @@ struct cli {
 	bool layout;             /* info --layout */
 	size_t top;
 	const char *type;
+	const char *addr;        /* referents / referrers ADDR */
 	enum pl_format format;
 	bool format_set;
 };

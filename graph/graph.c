@@ -245,3 +245,59 @@ struct pl_error *pl_graph_gc(struct pl_graph *g)
 		}
 	return NULL;
 }
+
+struct find_edge {
+	uint64_t target;
+	struct pl_edge e;
+	bool found;
+	char name[64];
+};
+
+static int find_edge_visit(void *ctx, uint64_t target, const struct pl_edge *e)
+{
+	struct find_edge *f = ctx;
+	if (target != f->target)
+		return 0;
+	f->e = *e;
+	if (e->name) {   /* names are static strings or in the core: copy */
+		snprintf(f->name, sizeof(f->name), "%s", e->name);
+		f->e.name = f->name;
+	}
+	f->found = true;
+	return 1;
+}
+
+static bool known_node(void *ctx, uint64_t addr)
+{
+	const struct pl_graph *g = ctx;
+	return pl_graph_node(g, addr) != PL_NONE;
+}
+
+struct find_ctx {
+	struct find_edge f;
+	const struct pl_graph *g;
+};
+
+static int find_visit(void *ctx, uint64_t target, const struct pl_edge *e)
+{
+	return find_edge_visit(&((struct find_ctx *)ctx)->f, target, e);
+}
+
+static bool find_known(void *ctx, uint64_t addr)
+{
+	return known_node((void *)((struct find_ctx *)ctx)->g, addr);
+}
+
+const char *pl_graph_edge_label(const struct pl_graph *g, uint32_t src, uint32_t dst, char *buf,
+				size_t len)
+{
+	struct pl_heap *h = g->h;
+	struct find_ctx fc = { .f = { .target = h->objs[dst].addr }, .g = g };
+	const struct pl_obj *o = &h->objs[src];
+	pl_traverse(h, o->addr, &h->types[o->type], find_visit, &fc, find_known);
+	if (!fc.f.found) {
+		snprintf(buf, len, ".?");
+		return buf;
+	}
+	return pl_edge_label(h, o->addr, &fc.f.e, buf, len);
+}

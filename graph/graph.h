@@ -10,6 +10,7 @@
 
 #include "coredump/error.h"
 #include "coredump/objects.h"
+#include "coredump/traverse.h"
 
 #define PL_NONE UINT32_MAX
 
@@ -46,4 +47,10 @@ struct pl_error *pl_graph_gc(struct pl_graph *g);
 /* Node id of an address, or PL_NONE. */
 uint32_t pl_graph_node(const struct pl_graph *g, uint64_t addr);
 
+
+
+/* Label of the edge src -> dst (the first such edge in traversal order),
+ * computed by traversing src again: ".children", "[3]", "['key']"... */
+const char *pl_graph_edge_label(const struct pl_graph *g, uint32_t src, uint32_t dst, char *buf,
+				size_t len);
 #endif

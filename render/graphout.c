@@ -1,0 +1,218 @@
+#include "config.h"
+#include "graphout.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coredump/program.h"
+#include "json.h"
+
+const char *pl_short_type(const char *name)
+{
+	const char *dot = strrchr(name, '.');
+	return dot ? dot + 1 : name;
+}
+
+static const char *tname(const struct pl_graph *g, uint32_t i)
+{
+	return g->h->types[g->h->objs[i].type].name;
+}
+
+static const char *gen_str(uint8_t gen, char *buf, size_t len)
+{
+	if (gen <= 2)
+		snprintf(buf, len, "%u", gen);
+	else
+		snprintf(buf, len, "%s", gen == PL_GEN_PERMANENT ? "permanent" : "untracked");
+	return buf;
+}
+
+void pl_render_refs(FILE *out, const struct pl_graph *g, uint32_t node, bool referrers,
+		    enum pl_format fmt)
+{
+	const struct pl_heap *h = g->h;
+	uint32_t b = referrers ? g->roff[node] : g->off[node];
+	uint32_t e = referrers ? g->roff[node + 1] : g->off[node + 1];
+	char label[256], gb[16];
+	if (fmt == PL_FMT_TEXT || fmt == PL_FMT_MARKDOWN)
+		fprintf(out, "%s of 0x%" PRIx64 " (%s, %u bytes, refcnt %" PRId64 "): %u\n",
+			referrers ? "referrers" : "referents", h->objs[node].addr, tname(g, node),
+			h->objs[node].size, h->objs[node].refcnt, e - b);
+	for (uint32_t k = b; k < e; k++) {
+		uint32_t other = referrers ? g->rsrc[k] : g->dst[k];
+		uint32_t src = referrers ? other : node, dst = referrers ? node : other;
+		pl_graph_edge_label(g, src, dst, label, sizeof(label));
+		const struct pl_obj *o = &h->objs[other];
+		if (fmt == PL_FMT_JSON || fmt == PL_FMT_JSONL) {
+			fprintf(out, "{\"addr\":\"0x%" PRIx64 "\",\"type\":", o->addr);
+			pl_json_cstr(out, tname(g, other));
+			fprintf(out, ",\"edge\":");
+			pl_json_cstr(out, label);
+			fprintf(out, ",\"size\":%u,\"gen\":\"%s\"%s}\n", o->size, gen_str(o->gen, gb, sizeof(gb)),
+				g->trav[src] == PL_TRAV_INFERRED ? ",\"inferred\":true" : "");
+		} else {
+			fprintf(out, "  %-28s 0x%" PRIx64 "  %s%s\n", label, o->addr, tname(g, other),
+				g->trav[src] == PL_TRAV_INFERRED ? "  (inferred)" : "");
+		}
+	}
+}
+
+const char *pl_cycle_path_str(const struct pl_graph *g, const struct pl_cycles *c, uint32_t start,
+			      char *buf, size_t len)
+{
+	uint32_t path[64];
+	uint32_t n = pl_cycle_path(g, c, start, path, 64);
+	size_t used = 0;
+	buf[0] = 0;
+	for (uint32_t i = 0; i < n && used + 1 < len; i++) {
+		uint32_t a = path[i], b = path[(i + 1) % n];
+		char lab[256], lab2[256];
+		pl_graph_edge_label(g, a, b, lab, sizeof(lab));
+		const char *seg = lab;
+		/* an instance's __dict__ hop reads better as the attribute */
+		if (!strcmp(lab, ".__dict__") && g->h->types[g->h->objs[b].type].kind == PL_K_DICT) {
+			uint32_t c2 = path[(i + 2) % n];
+			pl_graph_edge_label(g, b, c2, lab2, sizeof(lab2));
+			size_t l2 = strlen(lab2);
+			if (lab2[0] == '[' && lab2[1] == '\'' && l2 > 4) {
+				snprintf(lab, sizeof(lab), ".%.*s", (int)(l2 - 4), lab2 + 2);
+				i++;
+			}
+		}
+		used += (size_t)snprintf(buf + used, len - used, "%s%s%s", used ? " → " : "",
+					 pl_short_type(tname(g, a)), seg);
+	}
+	if (n && used + 1 < len)
+		snprintf(buf + used, len - used, " → %s", pl_short_type(tname(g, path[0])));
+	return buf;
+}
+
+void pl_render_gc_summary(FILE *out, const struct pl_graph *g, const struct pl_cycles *c,
+			  enum pl_format fmt)
+{
+	const struct pl_gcstate *gc = &g->h->p->rt.gc;
+	char hb[32];
+	pl_human_bytes(g->unreachable_bytes, hb, sizeof(hb));
+	const char *pre = fmt == PL_FMT_MARKDOWN ? "- " : "";
+	if (!gc->enabled)
+		fprintf(out, "%sgc is DISABLED; %u objects in %u cycles (%s) would be freed by "
+			"gc.collect()\n", pre, g->nunreachable, c->ncomp, hb);
+	else if (g->nunreachable)
+		fprintf(out, "%s%u unreachable objects in %u cycles (%s) wait for the next collection\n",
+			pre, g->nunreachable, c->ncomp, hb);
+	else
+		fprintf(out, "%sno unreachable objects: gc.collect() would free nothing\n", pre);
+	if (gc->debug & 32)
+		fprintf(out, "%sgc.set_debug(DEBUG_SAVEALL) is on: every collected object is kept in "
+			"gc.garbage (%" PRId64 " objects now) instead of being freed\n", pre, gc->garbage_len);
+	else if (gc->garbage_len > 0)
+		fprintf(out, "%sgc.garbage holds %" PRId64 " objects\n", pre, gc->garbage_len);
+	if (gc->enabled && gc->gen[0].threshold == 0)
+		fprintf(out, "%sgc threshold 0 is 0: automatic collection never runs\n", pre);
+	if (gc->collecting)
+		fprintf(out, "%sthe core was taken during a collection\n", pre);
+}
+
+void pl_render_cycles(FILE *out, const struct pl_graph *g, const struct pl_cycles *c, size_t top,
+		      enum pl_format fmt)
+{
+	const struct pl_heap *h = g->h;
+	size_t n = c->ngroups;
+	if (top && top < n)
+		n = top;
+	char path[1024], hb[32];
+	if (fmt == PL_FMT_JSON || fmt == PL_FMT_JSONL) {
+		if (fmt == PL_FMT_JSON)
+			fprintf(out, "{\"unreachable\":%u,\"unreachable_bytes\":%" PRIu64 ",\"cycles\":[",
+				g->nunreachable, g->unreachable_bytes);
+		for (size_t i = 0; i < n; i++) {
+			const struct pl_cycle_group *grp = &c->groups[i];
+			fprintf(out, "%s{\"count\":%u,\"objects\":%" PRIu64 ",\"bytes\":%" PRIu64
+				",\"members\":%" PRIu64 ",\"types\":{", i && fmt == PL_FMT_JSON ? "," : "",
+				grp->ncycles, grp->objects, grp->bytes, grp->members);
+			for (uint32_t k = 0; k < grp->ntypes; k++) {
+				fprintf(out, "%s", k ? "," : "");
+				pl_json_cstr(out, h->types[grp->types[2 * k]].name);
+				fprintf(out, ":%u", grp->types[2 * k + 1]);
+			}
+			fprintf(out, "},\"has_finalizers\":%s,\"uncollectable\":%s,\"finalized\":%u,"
+				"\"sample\":\"0x%" PRIx64 "\",\"sample_path\":",
+				grp->has_finalizers ? "true" : "false", grp->legacy_finalizer ? "true" : "false",
+				grp->finalized, h->objs[grp->sample].addr);
+			pl_json_cstr(out, pl_cycle_path_str(g, c, grp->sample, path, sizeof(path)));
+			fprintf(out, "}%s", fmt == PL_FMT_JSONL ? "\n" : "");
+		}
+		if (fmt == PL_FMT_JSON)
+			fprintf(out, "]}\n");
+		return;
+	}
+	pl_render_gc_summary(out, g, c, fmt);
+	if (!c->ngroups)
+		return;
+	fprintf(out, "%s%8s %8s %12s  %s\n", fmt == PL_FMT_MARKDOWN ? "\n```\n" : "\n", "cycles",
+		"objects", "bytes", "shape, sample path");
+	for (size_t i = 0; i < n; i++) {
+		const struct pl_cycle_group *grp = &c->groups[i];
+		fprintf(out, "%8u %8" PRIu64 " %12s  ", grp->ncycles, grp->objects,
+			pl_human_bytes(grp->bytes, hb, sizeof(hb)));
+		for (uint32_t k = 0; k < grp->ntypes && k < 6; k++)
+			fprintf(out, "%s%s×%u", k ? ", " : "", pl_short_type(h->types[grp->types[2 * k]].name),
+				grp->types[2 * k + 1]);
+		if (grp->ntypes > 6)
+			fprintf(out, ", …");
+		if (grp->legacy_finalizer)
+			fprintf(out, "  UNCOLLECTABLE (tp_del)");
+		else if (grp->has_finalizers)
+			fprintf(out, "  [finalizers%s]", grp->finalized ? ", some already run" : "");
+		fprintf(out, "\n%*s  e.g. 0x%" PRIx64 ": %s\n", 30, "", h->objs[grp->sample].addr,
+			pl_cycle_path_str(g, c, grp->sample, path, sizeof(path)));
+	}
+	if (n < c->ngroups)
+		fprintf(out, "… %zu more shapes (--top)\n", c->ngroups - n);
+	if (fmt == PL_FMT_MARKDOWN)
+		fprintf(out, "```\n");
+}
+
+void pl_render_objects_graph(FILE *out, const struct pl_graph *g, const char *type_filter,
+			     enum pl_format fmt)
+{
+	const struct pl_heap *h = g->h;
+	char gb[16];
+	for (uint32_t i = 0; i < g->n; i++) {
+		const struct pl_obj *o = &h->objs[i];
+		const struct pl_type *t = &h->types[o->type];
+		if (type_filter && strcmp(t->name, type_filter) != 0)
+			continue;
+		if (fmt != PL_FMT_JSONL && fmt != PL_FMT_JSON) {
+			fprintf(out, "0x%" PRIx64 " %-40s size %-8u refcnt %-8" PRId64 " gen %-9s ext %" PRId64
+				"%s%s\n", o->addr, t->name, o->size, o->refcnt, gen_str(o->gen, gb, sizeof(gb)),
+				g->ext[i], g->unreachable[i] ? " UNREACHABLE" : "",
+				g->trav[i] == PL_TRAV_INFERRED ? " (edges inferred)" : "");
+			continue;
+		}
+		fprintf(out, "{\"addr\":\"0x%" PRIx64 "\",\"type\":", o->addr);
+		pl_json_cstr(out, t->name);
+		fprintf(out, ",\"type_addr\":\"0x%" PRIx64 "\",\"size\":%u,\"refcnt\":%" PRId64, t->addr,
+			o->size, o->refcnt);
+		if (o->gen == PL_GEN_PERMANENT)
+			fputs(",\"gen\":\"permanent\"", out);
+		else if (o->gen <= 2)
+			fprintf(out, ",\"gen\":%u", o->gen);
+		else
+			fputs(",\"gen\":null", out);
+		fprintf(out, ",\"tracked\":%s", o->gen == PL_GEN_UNTRACKED ? "false" : "true");
+		if (o->flags & PL_OF_IMMORTAL)
+			fputs(",\"immortal\":true", out);
+		if (o->flags & PL_OF_FINALIZED)
+			fputs(",\"finalized\":true", out);
+		if (o->flags & PL_OF_STATIC)
+			fputs(",\"static\":true", out);
+		fputs(",\"referents\":[", out);
+		for (uint32_t e = g->off[i]; e < g->off[i + 1]; e++)
+			fprintf(out, "%s\"0x%" PRIx64 "\"", e > g->off[i] ? "," : "", h->objs[g->dst[e]].addr);
+		fprintf(out, "]%s,\"unreachable\":%s,\"ext_refs\":%" PRId64 "}\n",
+			g->trav[i] == PL_TRAV_INFERRED ? ",\"inferred\":true" : "",
+			g->unreachable[i] ? "true" : "false", g->ext[i]);
+	}
+}

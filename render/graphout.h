@@ -1,0 +1,28 @@
+/* Rendering of graph answers: referents and referrers of an object, cycle
+ * groups, the gc summary and the object export with edges. */
+#ifndef PYLEAK_RENDER_GRAPHOUT_H
+#define PYLEAK_RENDER_GRAPHOUT_H
+
+#include <stdio.h>
+
+#include "census.h"
+#include "graph/cycles.h"
+#include "graph/graph.h"
+
+void pl_render_refs(FILE *out, const struct pl_graph *g, uint32_t node, bool referrers,
+		    enum pl_format fmt);
+void pl_render_cycles(FILE *out, const struct pl_graph *g, const struct pl_cycles *c, size_t top,
+		      enum pl_format fmt);
+/* One sentence on what gc.collect() would free now, with warnings about the
+ * gc state ("gc is disabled; ..."). */
+void pl_render_gc_summary(FILE *out, const struct pl_graph *g, const struct pl_cycles *c,
+			  enum pl_format fmt);
+void pl_render_objects_graph(FILE *out, const struct pl_graph *g, const char *type_filter,
+			     enum pl_format fmt);
+/* "Node.children → list[0] → Node.parent" into buf */
+const char *pl_cycle_path_str(const struct pl_graph *g, const struct pl_cycles *c, uint32_t start,
+			      char *buf, size_t len);
+/* "list", "Node": the type name without its module */
+const char *pl_short_type(const char *name);
+
+#endif

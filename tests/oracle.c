@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -171,7 +173,7 @@ static int by_name(const void *a, const void *b)
 
 size_t discover_scenarios(struct scenario *s, size_t max)
 {
-	char dir[1100];
+	char dir[900];
 	snprintf(dir, sizeof(dir), "%s/testdata/scenarios", test_srcdir());
 	DIR *d = opendir(dir);
 	size_t n = 0;
@@ -190,7 +192,7 @@ size_t discover_scenarios(struct scenario *s, size_t max)
 			if (!strstr(list, pat))
 				continue;
 		}
-		snprintf(s[n].path, sizeof(s[n].path), "%s/%s", dir, e->d_name);
+		snprintf(s[n].path, sizeof(s[n].path), "%.800s/%.200s", dir, e->d_name);
 		n++;
 	}
 	if (d)
@@ -199,12 +201,11 @@ size_t discover_scenarios(struct scenario *s, size_t max)
 	return n;
 }
 
-const char *ensure_core(const struct target *t, const struct scenario *s, bool kernel, char *dir,
-			size_t dirlen)
+/* Test programs run in parallel (make -j check) and share the cores: the
+ * check-and-make is done under an exclusive lock per core directory. */
+static const char *ensure_core_locked(const struct target *t, const struct scenario *s, bool kernel,
+				      char *dir, size_t dirlen)
 {
-	const char *build = getenv("PYLEAK_BUILDDIR");
-	snprintf(dir, dirlen, "%s/tests/cores/%s/%s%s", build ? build : ".", t->name, s->name,
-		 kernel ? "-kernel" : "");
 	char probe[1200];
 	struct stat st_core, st_scen;
 	snprintf(probe, sizeof(probe), "%s/meta.txt", dir);
@@ -227,5 +228,29 @@ const char *ensure_core(const struct target *t, const struct scenario *s, bool k
 		 dir, dir, test_srcdir(), t->python, s->path, dir, kernel ? " --kernel" : "");
 	if (system(cmd) != 0)
 		return NULL;
+	(void)dirlen;
 	return dir;
+}
+
+const char *ensure_core(const struct target *t, const struct scenario *s, bool kernel, char *dir,
+			size_t dirlen)
+{
+	const char *build = getenv("PYLEAK_BUILDDIR");
+	snprintf(dir, dirlen, "%s/tests/cores/%s/%s%s", build ? build : ".", t->name, s->name,
+		 kernel ? "-kernel" : "");
+	char lock[1300], parent[1300];
+	snprintf(parent, sizeof(parent), "mkdir -p '%s/tests/cores/%s'", build ? build : ".", t->name);
+	if (system(parent) != 0)
+		return NULL;
+	snprintf(lock, sizeof(lock), "%s.lock", dir);
+	int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0 || flock(fd, LOCK_EX) != 0) {
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	const char *r = ensure_core_locked(t, s, kernel, dir, dirlen);
+	flock(fd, LOCK_UN);
+	close(fd);
+	return r;
 }

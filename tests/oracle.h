@@ -47,7 +47,7 @@ struct scenario {
 	char path[1024];
 };
 
-/* Fill from tests/pythons.sh and testdata/scenarios/*.py. Returns counts. */
+/* Fill from tests/pythons.sh and the .py files of testdata/scenarios. Returns counts. */
 size_t discover_targets(struct target *t, size_t max);
 size_t discover_scenarios(struct scenario *s, size_t max);
 /* Make (or reuse) the core and oracle of a scenario under a python, in

@@ -150,8 +150,9 @@ int pl_cli_parse(struct cli *c, int argc, char **argv)
 		else if (!c->exe)
 			c->exe = argv[i];
 		else {
-			fprintf(stderr, "pyleak-core: unexpected argument '%s' (CORE, EXECUTABLE%s)\n",
-				argv[i], wants_addr ? " and ADDR" : "");
+			fprintf(stderr, "pyleak-core: unexpected argument '%s': give at most CORE%s "
+					"(see --help)\n", argv[i],
+				wants_addr ? ", EXECUTABLE and ADDR" : " and EXECUTABLE");
 			return 2;
 		}
 	}

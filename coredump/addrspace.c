@@ -30,6 +30,8 @@ static size_t lower(const struct pl_as *as, uint64_t addr)
 
 const struct pl_as_range *pl_as_find(struct pl_as *as, uint64_t addr)
 {
+	if (as->hint < as->n && addr >= as->r[as->hint].start && addr < as->r[as->hint].end)
+		return &as->r[as->hint];
 	size_t i = lower(as, addr);
 	if (i < as->n && as->r[i].start <= addr) {
 		as->hint = i;

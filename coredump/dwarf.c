@@ -21,6 +21,7 @@ struct pl_dwarf {
 	Dwarf *dw;
 	struct dw_type *types;
 	size_t ntypes;
+	uint64_t first_chars[4];   /* bitmap of the first bytes of wanted names */
 };
 
 struct pl_error *pl_dwarf_open(const char *path, struct pl_dwarf **out)
@@ -92,8 +93,11 @@ static bool complete_aggregate(Dwarf_Die *die)
 
 static struct dw_type *lookup(struct pl_dwarf *d, const char *name)
 {
+	/* a cheap filter first: most DIE names are not wanted */
+	if (!(d->first_chars[(unsigned char)name[0] >> 6] & (1ull << ((unsigned char)name[0] & 63))))
+		return NULL;
 	for (size_t i = 0; i < d->ntypes; i++)
-		if (strcmp(d->types[i].name, name) == 0)
+		if (d->types[i].name[0] == name[0] && strcmp(d->types[i].name, name) == 0)
 			return &d->types[i];
 	return NULL;
 }
@@ -108,6 +112,8 @@ struct pl_error *pl_dwarf_index(struct pl_dwarf *d, const char *const *names, si
 			return pl_error(PL_E_NOMEM, "out of memory");
 		d->types = t;
 		t[d->ntypes] = (struct dw_type){ strdup(names[i]), 0, false };
+		unsigned char c0 = (unsigned char)names[i][0];
+		d->first_chars[c0 >> 6] |= 1ull << (c0 & 63);
 		if (!t[d->ntypes].name)
 			return pl_error(PL_E_NOMEM, "out of memory");
 		d->ntypes++;

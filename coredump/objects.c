@@ -122,7 +122,7 @@ static void heap_type_module(struct pl_heap *h, uint64_t type, uint64_t dict, ui
 	if (meta && meta != h->kind_type[PL_K_TYPE] &&
 	    pl_as_u64(&p->as, meta + (uint64_t)L->tp_mro, &mro) == 0 && mro) {
 		int64_t n = 0;
-		pl_as_read(&p->as, mro + (uint64_t)L->ob_size, &n, 8);
+		pl_as_u64(&p->as, mro + (uint64_t)L->ob_size, (uint64_t *)&n);
 		for (int64_t i = 0; i < n && i < MAX_TYPE_CHAIN; i++) {
 			uint64_t c, cdict, v;
 			if (pl_as_u64(&p->as, mro + (uint64_t)L->tuple_items + (uint64_t)(8 * i), &c) ||
@@ -179,7 +179,14 @@ static char *heap_type_name(struct pl_heap *h, uint64_t type, uint64_t dict, uin
 
 struct pl_type *pl_type_get(struct pl_heap *h, uint64_t type_addr)
 {
+	/* most objects in a row share a type */
+	if (type_addr && type_addr == h->last_type && h->types[h->last_type_idx].valid)
+		return &h->types[h->last_type_idx];
 	uint32_t idx = pl_addrmap_get(&h->type_index, type_addr);
+	if (idx != UINT32_MAX && h->types[idx].valid) {
+		h->last_type = type_addr;
+		h->last_type_idx = idx;
+	}
 	if (idx != UINT32_MAX)
 		return h->types[idx].valid ? &h->types[idx] : NULL;
 	struct pl_program *p = h->p;
@@ -342,7 +349,7 @@ int pl_dict_iter_init(struct pl_dict_iter *it, struct pl_program *p, uint64_t di
 		it->koff = general ? L->dke_key : L->due_key;
 		it->voff = general ? L->dke_value : L->due_value;
 	} else {
-		if (pl_as_read(&p->as, it->keys + (uint64_t)L->dk_size, &size, 8) || size <= 0 ||
+		if (pl_as_u64(&p->as, it->keys + (uint64_t)L->dk_size, (uint64_t *)&size) || size <= 0 ||
 		    size > MAX_DICT_ENTRIES || (size & (size - 1)))
 			return -1;
 		int width = size <= 0xff ? 1 : size <= 0xffff ? 2 : size <= 0xffffffffll ? 4 : 8;
@@ -407,7 +414,7 @@ static uint64_t dict_extra(struct pl_program *p, uint64_t dict)
 	int64_t refcnt;
 	if (pl_as_u64(&p->as, dict + (uint64_t)L->dict_keys, &keys) ||
 	    pl_as_u64(&p->as, dict + (uint64_t)L->dict_values, &values) || !keys ||
-	    pl_as_read(&p->as, keys + (uint64_t)L->dk_refcnt, &refcnt, 8))
+	    pl_as_u64(&p->as, keys + (uint64_t)L->dk_refcnt, (uint64_t *)&refcnt))
 		return 0;
 	uint64_t size, index_bytes, esize;
 	if (L->dict_log2) {
@@ -421,7 +428,7 @@ static uint64_t dict_extra(struct pl_program *p, uint64_t dict)
 		esize = (uint64_t)(kind == 0 ? L->sizeof_dk_entry : L->sizeof_du_entry);
 	} else {
 		int64_t s;
-		if (pl_as_read(&p->as, keys + (uint64_t)L->dk_size, &s, 8) || s <= 0 || s > MAX_DICT_ENTRIES)
+		if (pl_as_u64(&p->as, keys + (uint64_t)L->dk_size, (uint64_t *)&s) || s <= 0 || s > MAX_DICT_ENTRIES)
 			return 0;
 		size = (uint64_t)s;
 		index_bytes = size * (size <= 0xff ? 1 : size <= 0xffff ? 2 : size <= 0xffffffffull ? 4 : 8);
@@ -462,7 +469,7 @@ uint64_t pl_obj_size(struct pl_heap *h, uint64_t addr, const struct pl_type *t, 
 			uint64_t tag;
 			if (pl_as_u64(&p->as, addr + (uint64_t)L->long_tag, &tag) == 0)
 				n = (int64_t)(tag >> 3);
-		} else if (pl_as_read(&p->as, addr + (uint64_t)L->ob_size, &n, 8) == 0) {
+		} else if (pl_as_u64(&p->as, addr + (uint64_t)L->ob_size, (uint64_t *)&n) == 0) {
 			n = n < 0 ? -n : n;
 		}
 		if (n > (1ll << 40))
@@ -477,7 +484,7 @@ uint64_t pl_obj_size(struct pl_heap *h, uint64_t addr, const struct pl_type *t, 
 	switch (t->kind) {
 	case PL_K_LIST: {
 		int64_t alloc;
-		if (pl_as_read(&p->as, addr + (uint64_t)L->list_allocated, &alloc, 8) == 0 && alloc > 0 &&
+		if (pl_as_u64(&p->as, addr + (uint64_t)L->list_allocated, (uint64_t *)&alloc) == 0 && alloc > 0 &&
 		    alloc < (1ll << 40))
 			size += (uint64_t)alloc * 8;
 		break;
@@ -491,7 +498,7 @@ uint64_t pl_obj_size(struct pl_heap *h, uint64_t addr, const struct pl_type *t, 
 		int64_t mask;
 		if (pl_as_u64(&p->as, addr + (uint64_t)L->set_table, &table) == 0 &&
 		    table != addr + (uint64_t)L->set_smalltable &&
-		    pl_as_read(&p->as, addr + (uint64_t)L->set_mask, &mask, 8) == 0 && mask > 0 &&
+		    pl_as_u64(&p->as, addr + (uint64_t)L->set_mask, (uint64_t *)&mask) == 0 && mask > 0 &&
 		    mask < (1ll << 40))
 			size += (uint64_t)(mask + 1) * (uint64_t)L->sizeof_setentry;
 		break;

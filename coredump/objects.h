@@ -58,6 +58,8 @@ struct pl_heap {
 	size_t ntypes, captypes;
 	struct pl_addrmap type_index;     /* type addr -> index */
 	struct pl_addrmap obj_index;      /* object addr -> index in objs */
+	uint64_t last_type;               /* one-entry cache for pl_type_get */
+	uint32_t last_type_idx;
 	struct pl_obj *objs;
 	size_t nobjs, capobjs;
 	uint64_t gen_objects[5];

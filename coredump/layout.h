@@ -206,6 +206,21 @@
 	X(cm_dict, "classmethod", "cm_dict", false) \
 	X(sm_callable, "staticmethod", "sm_callable", false) \
 	X(sm_dict, "staticmethod", "sm_dict", false) \
+	X(ns_dict, "_PyNamespaceObject", "ns_dict", false) \
+	X(mpp_mapping, "mappingproxyobject", "mapping", false) \
+	X(wrap_descr, "wrapperobject", "descr", false) \
+	X(wrap_self, "wrapperobject", "self", false) \
+	X(slice_start, "PySliceObject", "start", false) \
+	X(slice_stop, "PySliceObject", "stop", false) \
+	X(slice_step, "PySliceObject", "step", false) \
+	X(abc_registry, "_abc_data", "_abc_registry", false) \
+	X(abc_cache, "_abc_data", "_abc_cache", false) \
+	X(abc_negative_cache, "_abc_data", "_abc_negative_cache", false) \
+	X(tg_doc, "_tuplegetterobject", "doc", false) \
+	X(pat_groupindex, "PatternObject", "groupindex", false) \
+	X(pat_indexgroup, "PatternObject", "indexgroup", false) \
+	X(pat_pattern, "PatternObject", "pattern", false) \
+	X(ast_dict, "AST_object", "dict", false) \
 	X(odict_first, "PyODictObject", "od_first", false) \
 	X(odict_inst_dict, "PyODictObject", "od_inst_dict", false) \
 	X(odnode_key, "_odictnode", "key", false) \

@@ -20,6 +20,8 @@ enum handler {
 	H_UNKNOWN = 0, H_TUPLE, H_LIST, H_DICT, H_SET, H_SUBTYPE, H_TYPE, H_FUNC, H_CELL,
 	H_METHOD, H_CFUNC, H_MODULE, H_FRAME, H_GEN, H_AGEN, H_EXC, H_TB, H_WEAKREF,
 	H_PROPERTY, H_CM, H_SM, H_DESCR, H_ODICT, H_DEFDICT, H_DEQUE, H_PARTIAL,
+	H_NAMESPACE, H_MAPPINGPROXY, H_WRAPPER, H_SLICE, H_ABC_DATA, H_LOCK, H_TUPLEGETTER,
+	H_PATTERN, H_AST,
 };
 
 static const struct { const char *name; enum handler h; } handlers[] = {
@@ -32,7 +34,12 @@ static const struct { const char *name; enum handler h; } handlers[] = {
 	{ "property_traverse", H_PROPERTY }, { "cm_traverse", H_CM }, { "sm_traverse", H_SM },
 	{ "descr_traverse", H_DESCR }, { "odict_traverse", H_ODICT },
 	{ "defdict_traverse", H_DEFDICT }, { "deque_traverse", H_DEQUE },
-	{ "partial_traverse", H_PARTIAL },
+	{ "partial_traverse", H_PARTIAL }, { "namespace_traverse", H_NAMESPACE },
+	{ "mappingproxy_traverse", H_MAPPINGPROXY }, { "wrapper_traverse", H_WRAPPER },
+	{ "slice_traverse", H_SLICE }, { "abc_data_traverse", H_ABC_DATA },
+	{ "lock_traverse", H_LOCK }, { "rlock_traverse", H_LOCK },
+	{ "tuplegetter_traverse", H_TUPLEGETTER }, { "pattern_traverse", H_PATTERN },
+	{ "ast_traverse", H_AST }, { "ast_type_traverse", H_AST },
 };
 
 struct tctx {
@@ -693,6 +700,38 @@ static void dispatch(struct tctx *c, uint64_t obj, struct pl_type *t, enum handl
 		visit_field(c, obj, L->partial_args, "args");
 		visit_field(c, obj, L->partial_kw, "keywords");
 		visit_field(c, obj, L->partial_dict, "__dict__");
+		break;
+	case H_NAMESPACE: visit_field(c, obj, L->ns_dict, "__dict__"); break;
+	case H_MAPPINGPROXY: visit_field(c, obj, L->mpp_mapping, "mapping"); break;
+	case H_WRAPPER:
+		visit_field(c, obj, L->wrap_descr, "descr");
+		visit_field(c, obj, L->wrap_self, "__self__");
+		break;
+	case H_SLICE:
+		visit_field(c, obj, L->slice_start, "start");
+		visit_field(c, obj, L->slice_stop, "stop");
+		visit_field(c, obj, L->slice_step, "step");
+		break;
+	case H_ABC_DATA:
+		visit_heap_type(c, obj, t);
+		visit_field(c, obj, L->abc_registry, "_abc_registry");
+		visit_field(c, obj, L->abc_cache, "_abc_cache");
+		visit_field(c, obj, L->abc_negative_cache, "_abc_negative_cache");
+		break;
+	case H_LOCK: visit_heap_type(c, obj, t); break;
+	case H_TUPLEGETTER:
+		visit_heap_type(c, obj, t);
+		visit_field(c, obj, L->tg_doc, "__doc__");
+		break;
+	case H_PATTERN:
+		visit_heap_type(c, obj, t);
+		visit_field(c, obj, L->pat_groupindex, "groupindex");
+		visit_field(c, obj, L->pat_indexgroup, "indexgroup");
+		visit_field(c, obj, L->pat_pattern, "pattern");
+		break;
+	case H_AST:
+		visit_heap_type(c, obj, t);
+		visit_field(c, obj, L->ast_dict, "__dict__");
 		break;
 	case H_UNKNOWN:
 		scan_body(c, obj, t);

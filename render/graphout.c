@@ -114,6 +114,35 @@ void pl_render_gc_summary(FILE *out, const struct pl_graph *g, const struct pl_c
 		fprintf(out, "%sthe core was taken during a collection\n", pre);
 }
 
+/* "edges of 412 objects were inferred (their tp_traverse is not emulated):
+ * xml.etree.ElementTree.Element 301, ..." */
+static void inferred_summary(FILE *out, const struct pl_graph *g, const char *pre)
+{
+	if (!g->ninferred)
+		return;
+	const struct pl_heap *h = g->h;
+	uint32_t *count = calloc(h->ntypes + 1, sizeof(*count));
+	if (!count)
+		return;
+	for (uint32_t i = 0; i < g->ntracked; i++)
+		if (g->trav[i] == PL_TRAV_INFERRED)
+			count[h->objs[i].type]++;
+	fprintf(out, "%sedges of %u objects were inferred by scanning their memory (their type's "
+		"tp_traverse is not emulated, as for C extension types):", pre, g->ninferred);
+	for (int k = 0; k < 5; k++) {
+		size_t best = h->ntypes;
+		for (size_t t = 0; t < h->ntypes; t++)
+			if (count[t] && (best == h->ntypes || count[t] > count[best]))
+				best = t;
+		if (best == h->ntypes)
+			break;
+		fprintf(out, "%s %s %u", k ? "," : "", h->types[best].name, count[best]);
+		count[best] = 0;
+	}
+	fputc('\n', out);
+	free(count);
+}
+
 void pl_render_cycles(FILE *out, const struct pl_graph *g, const struct pl_cycles *c, size_t top,
 		      enum pl_format fmt)
 {
@@ -124,8 +153,9 @@ void pl_render_cycles(FILE *out, const struct pl_graph *g, const struct pl_cycle
 	char path[1024], hb[32];
 	if (fmt == PL_FMT_JSON || fmt == PL_FMT_JSONL) {
 		if (fmt == PL_FMT_JSON)
-			fprintf(out, "{\"unreachable\":%u,\"unreachable_bytes\":%" PRIu64 ",\"cycles\":[",
-				g->nunreachable, g->unreachable_bytes);
+			fprintf(out, "{\"unreachable\":%u,\"unreachable_bytes\":%" PRIu64
+				",\"inferred_objects\":%u,\"cycles\":[", g->nunreachable, g->unreachable_bytes,
+				g->ninferred);
 		for (size_t i = 0; i < n; i++) {
 			const struct pl_cycle_group *grp = &c->groups[i];
 			fprintf(out, "%s{\"count\":%u,\"objects\":%" PRIu64 ",\"bytes\":%" PRIu64
@@ -148,6 +178,7 @@ void pl_render_cycles(FILE *out, const struct pl_graph *g, const struct pl_cycle
 		return;
 	}
 	pl_render_gc_summary(out, g, c, fmt);
+	inferred_summary(out, g, fmt == PL_FMT_MARKDOWN ? "- " : "");
 	if (!c->ngroups)
 		return;
 	fprintf(out, "%s%8s %8s %12s  %s\n", fmt == PL_FMT_MARKDOWN ? "\n```\n" : "\n", "cycles",

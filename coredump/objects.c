@@ -516,7 +516,7 @@ void pl_heap_release(struct pl_heap *h)
 	free(h->types);
 	free(h->objs);
 	pl_addrmap_release(&h->type_index);
-	pl_addrmap_release(&h->obj_index);
+	free(h->islots);
 	for (size_t i = 0; i < h->ntrav; i++)
 		free(h->trav_names[i]);
 	free(h->trav_names);
@@ -526,18 +526,82 @@ void pl_heap_release(struct pl_heap *h)
 	h->p = p;
 }
 
-static struct pl_error *add_obj(struct pl_heap *h, const struct pl_obj *o)
+static size_t islot(const struct pl_heap *h, uint64_t addr)
 {
+	return (size_t)(((addr >> 4) * 0x9E3779B97F4A7C15ull) >> 17) & (h->icap - 1);
+}
+
+uint32_t pl_heap_find(const struct pl_heap *h, uint64_t addr)
+{
+	if (!h->icap)
+		return UINT32_MAX;
+	for (size_t s = islot(h, addr);; s = (s + 1) & (h->icap - 1)) {
+		uint32_t i = h->islots[s];
+		if (i == UINT32_MAX || h->objs[i].addr == addr)
+			return i;
+	}
+}
+
+static bool index_grow(struct pl_heap *h)
+{
+	size_t cap = h->icap ? h->icap * 2 : 1u << 16;
+	uint32_t *slots = malloc(cap * sizeof(*slots));
+	if (!slots)
+		return false;
+	memset(slots, 0xff, cap * sizeof(*slots));
+	uint32_t *old = h->islots;
+	size_t oldcap = h->icap;
+	h->islots = slots;
+	h->icap = cap;
+	for (size_t k = 0; k < oldcap; k++) {
+		if (old[k] == UINT32_MAX)
+			continue;
+		size_t s = islot(h, h->objs[old[k]].addr);
+		while (slots[s] != UINT32_MAX)
+			s = (s + 1) & (cap - 1);
+		slots[s] = old[k];
+	}
+	free(old);
+	return true;
+}
+
+uint32_t pl_heap_add(struct pl_heap *h, const struct pl_obj *o, bool *dup)
+{
+	*dup = false;
+	if ((h->icount + 1) * 10 > h->icap * 7 && !index_grow(h))   /* load <= 0.7 */
+		return UINT32_MAX;
+	size_t s = islot(h, o->addr);
+	for (; h->islots[s] != UINT32_MAX; s = (s + 1) & (h->icap - 1))
+		if (h->objs[h->islots[s]].addr == o->addr) {
+			*dup = true;
+			return h->islots[s];
+		}
 	if (h->nobjs == h->capobjs) {
-		size_t cap = h->capobjs ? h->capobjs * 2 : 65536;
+		size_t cap = h->capobjs ? h->capobjs + h->capobjs / 2 : 65536;
+		if (cap >= UINT32_MAX)
+			return UINT32_MAX;
 		struct pl_obj *n = realloc(h->objs, cap * sizeof(*n));
 		if (!n)
-			return pl_error(PL_E_NOMEM, "out of memory at %zu objects", h->nobjs);
+			return UINT32_MAX;
 		h->objs = n;
 		h->capobjs = cap;
 	}
-	h->objs[h->nobjs++] = *o;
-	return NULL;
+	uint32_t id = (uint32_t)h->nobjs++;
+	h->objs[id] = *o;
+	h->islots[s] = id;
+	h->icount++;
+	return id;
+}
+
+void pl_heap_shrink(struct pl_heap *h)
+{
+	if (h->nobjs && h->nobjs < h->capobjs) {
+		struct pl_obj *n = realloc(h->objs, h->nobjs * sizeof(*n));
+		if (n) {
+			h->objs = n;
+			h->capobjs = h->nobjs;
+		}
+	}
 }
 
 static const char *gen_name(int g)
@@ -593,26 +657,19 @@ static struct pl_error *walk_list(struct pl_heap *h, uint64_t head, int gen, uin
 		}
 		uint64_t addr = node + (uint64_t)L->sizeof_gc_head, type = 0;
 		struct pl_obj o = { .addr = addr, .gen = (uint8_t)gen };
-		bool seen;
-		if (!pl_addrmap_put(&h->obj_index, addr, (uint32_t)h->nobjs, &seen))
-			return pl_error(PL_E_NOMEM, "out of memory at %zu objects", h->nobjs);
-		if (seen) {
-			pl_warn(p, "%s list: object 0x%llx was already listed; list damaged, stopped",
-				gen_name(gen), (unsigned long long)addr);
-			h->damaged = true;
-			break;
-		}
+		int64_t refcnt = 0;
 		struct pl_type *t;
-		if (pl_obj_header(p, addr, &o.refcnt, &type) != 0 || !(t = pl_type_get(h, type))) {
+		if (pl_obj_header(p, addr, &refcnt, &type) != 0 || !(t = pl_type_get(h, type))) {
 			pl_warn(p, "%s list: object 0x%llx has an unreadable header or type 0x%llx; "
 				"stopped", gen_name(gen), (unsigned long long)addr, (unsigned long long)type);
 			h->damaged = true;
 			break;
 		}
 		o.type = (uint32_t)(t - h->types);
+		o.refcnt = pl_refcnt_clamp(refcnt);
 		if (gprev & 1)
 			o.flags |= PL_OF_FINALIZED;
-		if (L->immortal_refcnt && (int32_t)(uint32_t)o.refcnt < 0)
+		if (L->immortal_refcnt && (int32_t)(uint32_t)refcnt < 0)
 			o.flags |= PL_OF_IMMORTAL;
 		uint64_t sz = pl_obj_size(h, addr, t, true);
 		t = &h->types[o.type];
@@ -620,10 +677,19 @@ static struct pl_error *walk_list(struct pl_heap *h, uint64_t head, int gen, uin
 		t->count++;
 		t->bytes += sz;
 		h->total_bytes += sz;
+		bool seen;
+		if (pl_heap_add(h, &o, &seen) == UINT32_MAX)
+			return pl_error(PL_E_NOMEM, "out of memory at %zu objects", h->nobjs);
+		if (seen) {
+			pl_warn(p, "%s list: object 0x%llx was already listed; list damaged, stopped",
+				gen_name(gen), (unsigned long long)addr);
+			h->damaged = true;
+			t->count--;
+			t->bytes -= sz;
+			h->total_bytes -= sz;
+			break;
+		}
 		h->gen_objects[gen]++;
-		struct pl_error *err = add_obj(h, &o);
-		if (err)
-			return err;
 		prev = node;
 		node = next & mask;
 	}

@@ -37,14 +37,19 @@ struct pl_type {
 	uint64_t count, bytes;
 };
 
-struct pl_obj {
+struct pl_obj {              /* 24 bytes: millions of these */
 	uint64_t addr;
-	int64_t refcnt;
+	uint32_t refcnt;        /* ob_refcnt, saturated at UINT32_MAX (immortal) */
 	uint32_t type;          /* index into heap->types */
 	uint32_t size;          /* shallow bytes, see SIZES in pyleak-core(1) */
 	uint8_t gen;            /* 0, 1, 2, PL_GEN_PERMANENT, PL_GEN_UNTRACKED */
 	uint8_t flags;          /* PL_OF_* */
 };
+
+static inline uint32_t pl_refcnt_clamp(int64_t rc)
+{
+	return rc < 0 ? 0 : rc > (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)rc;
+}
 
 #define PL_GEN_PERMANENT 3
 #define PL_GEN_UNTRACKED 4
@@ -57,7 +62,10 @@ struct pl_heap {
 	struct pl_type *types;
 	size_t ntypes, captypes;
 	struct pl_addrmap type_index;     /* type addr -> index */
-	struct pl_addrmap obj_index;      /* object addr -> index in objs */
+	/* object addr -> index in objs: open addressing over 4-byte slots that
+	 * hold indices; keys are compared through objs[i].addr */
+	uint32_t *islots;
+	size_t icap, icount;
 	uint64_t last_type;               /* one-entry cache for pl_type_get */
 	uint32_t last_type_idx;
 	struct pl_obj *objs;
@@ -80,6 +88,14 @@ struct pl_heap {
  * PL_E_STATE if the core was taken during a collection, unless forced. */
 struct pl_error *pl_census(struct pl_program *p, struct pl_heap *h);
 void pl_heap_release(struct pl_heap *h);
+
+/* Index of the object at addr, or UINT32_MAX. */
+uint32_t pl_heap_find(const struct pl_heap *h, uint64_t addr);
+/* Append an object and index it. Returns its index, UINT32_MAX when out of
+ * memory, or the existing index (with *dup set) when addr is already there. */
+uint32_t pl_heap_add(struct pl_heap *h, const struct pl_obj *o, bool *dup);
+/* Give back the slack of the growing arrays. */
+void pl_heap_shrink(struct pl_heap *h);
 
 /* The type record for a type object address (decoded and cached); NULL if
  * the address is not a readable type object. */

@@ -15,50 +15,52 @@ void pl_cycles_release(struct pl_cycles *c)
 	memset(c, 0, sizeof(*c));
 }
 
-/* Iterative Tarjan over the unreachable nodes. */
-static struct pl_error *tarjan(struct pl_graph *g, uint32_t *comp, uint32_t *ncomp)
+/* Iterative Tarjan over the unreachable nodes only. Scratch arrays are
+ * indexed by a compact numbering of those nodes (U[k] = node), and comp[]
+ * serves as the node -> local map until it receives the component ids. */
+static struct pl_error *tarjan(struct pl_graph *g, uint32_t *comp, uint32_t *ncomp,
+			       const uint32_t *U, uint32_t m)
 {
-	uint32_t n = g->n;
-	uint32_t *index = malloc((size_t)n * sizeof(*index));
-	uint32_t *low = malloc((size_t)n * sizeof(*low));
-	uint32_t *stack = malloc((size_t)n * sizeof(*stack));
-	uint32_t *cs_node = malloc((size_t)n * sizeof(*cs_node));   /* call stack */
-	uint32_t *cs_edge = malloc((size_t)n * sizeof(*cs_edge));
-	uint8_t *on = calloc(n ? n : 1, 1);
+	uint32_t *index = malloc(((size_t)m + 1) * sizeof(*index));
+	uint32_t *low = malloc(((size_t)m + 1) * sizeof(*low));
+	uint32_t *stack = malloc(((size_t)m + 1) * sizeof(*stack));
+	uint32_t *cs_node = malloc(((size_t)m + 1) * sizeof(*cs_node));   /* call stack */
+	uint32_t *cs_edge = malloc(((size_t)m + 1) * sizeof(*cs_edge));
+	uint32_t *lcomp = malloc(((size_t)m + 1) * sizeof(*lcomp));
+	uint8_t *on = calloc((size_t)m + 1, 1);
 	struct pl_error *err = NULL;
-	if (!index || !low || !stack || !cs_node || !cs_edge || !on) {
+	if (!index || !low || !stack || !cs_node || !cs_edge || !lcomp || !on) {
 		err = pl_error(PL_E_NOMEM, "out of memory finding cycles");
 		goto out;
 	}
-	for (uint32_t i = 0; i < n; i++) {
+	for (uint32_t i = 0; i < m; i++)
 		index[i] = PL_NONE;
-		comp[i] = PL_NONE;
-	}
 	uint32_t next = 0, sp = 0;
 	*ncomp = 0;
-	for (uint32_t root = 0; root < n; root++) {
-		if (!g->unreachable[root] || index[root] != PL_NONE)
+	for (uint32_t root = 0; root < m; root++) {
+		if (index[root] != PL_NONE)
 			continue;
 		uint32_t csp = 0;
 		cs_node[csp] = root;
-		cs_edge[csp++] = g->off[root];
+		cs_edge[csp++] = g->off[U[root]];
 		index[root] = low[root] = next++;
 		stack[sp++] = root;
 		on[root] = 1;
 		while (csp) {
 			uint32_t v = cs_node[csp - 1];
 			uint32_t e = cs_edge[csp - 1];
-			if (e < g->off[v + 1]) {
+			if (e < g->off[U[v] + 1]) {
 				cs_edge[csp - 1]++;
-				uint32_t w = g->dst[e];
-				if (!g->unreachable[w])
+				uint32_t wn = g->dst[e];
+				if (!g->unreachable[wn])
 					continue;
+				uint32_t w = comp[wn];
 				if (index[w] == PL_NONE) {
 					index[w] = low[w] = next++;
 					stack[sp++] = w;
 					on[w] = 1;
 					cs_node[csp] = w;
-					cs_edge[csp++] = g->off[w];
+					cs_edge[csp++] = g->off[wn];
 				} else if (on[w] && index[w] < low[v]) {
 					low[v] = index[w];
 				}
@@ -69,30 +71,33 @@ static struct pl_error *tarjan(struct pl_graph *g, uint32_t *comp, uint32_t *nco
 				low[cs_node[csp - 1]] = low[v];
 			if (low[v] != index[v])
 				continue;
-			/* v is the root of an SCC: a cycle if it has more than one
-			 * member or an edge to itself */
+			/* v roots an SCC: a cycle if it has more than one member or
+			 * an edge to itself */
 			uint32_t size = 0, k = sp;
 			do
 				size++;
 			while (stack[--k] != v);
 			bool self = false;
-			for (uint32_t f = g->off[v]; f < g->off[v + 1] && !self; f++)
-				self = g->dst[f] == v;
+			for (uint32_t f = g->off[U[v]]; f < g->off[U[v] + 1] && !self; f++)
+				self = g->dst[f] == U[v];
 			uint32_t id = size > 1 || self ? (*ncomp)++ : PL_NONE;
 			uint32_t w;
 			do {
 				w = stack[--sp];
 				on[w] = 0;
-				comp[w] = id;
+				lcomp[w] = id;
 			} while (w != v);
 		}
 	}
+	for (uint32_t k = 0; k < m; k++)
+		comp[U[k]] = lcomp[k];
 out:
 	free(index);
 	free(low);
 	free(stack);
 	free(cs_node);
 	free(cs_edge);
+	free(lcomp);
 	free(on);
 	return err;
 }
@@ -122,29 +127,47 @@ struct pl_error *pl_cycles_find(struct pl_graph *g, struct pl_cycles *c)
 	uint32_t n = g->n;
 	struct pl_heap *h = g->h;
 	c->comp = malloc(((size_t)n + 1) * sizeof(*c->comp));
-	if (!c->comp)
+	uint32_t m = g->nunreachable;
+	uint32_t *U = malloc(((size_t)m + 1) * sizeof(*U));
+	if (!c->comp || !U) {
+		free(U);
 		return pl_error(PL_E_NOMEM, "out of memory finding cycles");
-	struct pl_error *err = tarjan(g, c->comp, &c->ncomp);
-	if (err)
+	}
+	m = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		c->comp[i] = PL_NONE;
+		if (g->unreachable[i]) {
+			c->comp[i] = m;
+			U[m++] = i;
+		}
+	}
+	struct pl_error *err = tarjan(g, c->comp, &c->ncomp, U, m);
+	if (err) {
+		free(U);
 		return err;
+	}
 	/* What each cycle alone holds: a multi-source BFS from all cycle
 	 * members over unreachable non-cycle nodes; each goes to the first
-	 * cycle that reaches it. */
-	uint32_t *owner = malloc(((size_t)n + 1) * sizeof(*owner));
-	uint32_t *queue = malloc(((size_t)n + 1) * sizeof(*queue));
+	 * cycle that reaches it. owner[] is indexed by node but only touched
+	 * for unreachable ones, so it is allocated for those (via rank). */
+	uint32_t *rank = malloc(((size_t)n + 1) * sizeof(*rank));
+	uint32_t *owner = malloc(((size_t)m + 1) * sizeof(*owner));
+	uint32_t *queue = malloc(((size_t)m + 1) * sizeof(*queue));
 	uint64_t *cobj = calloc((size_t)c->ncomp + 1, sizeof(*cobj));
 	uint64_t *cbytes = calloc((size_t)c->ncomp + 1, sizeof(*cbytes));
 	uint32_t *cmembers = calloc((size_t)c->ncomp + 1, sizeof(*cmembers));
 	uint32_t *first = malloc(((size_t)c->ncomp + 1) * sizeof(*first));
-	if (!owner || !queue || !cobj || !cbytes || !cmembers || !first) {
+	if (!rank || !owner || !queue || !cobj || !cbytes || !cmembers || !first) {
 		err = pl_error(PL_E_NOMEM, "out of memory finding cycles");
 		goto out;
 	}
 	uint32_t qh = 0, qt = 0;
 	for (uint32_t i = 0; i < c->ncomp; i++)
 		first[i] = PL_NONE;
-	for (uint32_t i = 0; i < n; i++) {
-		owner[i] = c->comp[i];
+	for (uint32_t k = 0; k < m; k++) {
+		uint32_t i = U[k];
+		rank[i] = k;
+		owner[k] = c->comp[i];
 		if (c->comp[i] != PL_NONE) {
 			queue[qt++] = i;
 			cmembers[c->comp[i]]++;
@@ -157,17 +180,17 @@ struct pl_error *pl_cycles_find(struct pl_graph *g, struct pl_cycles *c)
 		uint32_t v = queue[qh++];
 		for (uint32_t e = g->off[v]; e < g->off[v + 1]; e++) {
 			uint32_t w = g->dst[e];
-			if (g->unreachable[w] && owner[w] == PL_NONE) {
-				owner[w] = owner[v];
+			if (g->unreachable[w] && owner[rank[w]] == PL_NONE) {
+				owner[rank[w]] = owner[rank[v]];
 				queue[qt++] = w;
 				c->held_objects++;
 			}
 		}
 	}
-	for (uint32_t i = 0; i < n; i++)
-		if (owner[i] != PL_NONE) {
-			cobj[owner[i]]++;
-			cbytes[owner[i]] += h->objs[i].size;
+	for (uint32_t k = 0; k < m; k++)
+		if (owner[k] != PL_NONE) {
+			cobj[owner[k]]++;
+			cbytes[owner[k]] += h->objs[U[k]].size;
 		}
 	/* Group cycles by shape: sorted (type, count) of their members. */
 	c->groups = calloc((size_t)c->ncomp + 1, sizeof(*c->groups));
@@ -189,14 +212,14 @@ struct pl_error *pl_cycles_find(struct pl_graph *g, struct pl_cycles *c)
 			members_by_comp[cstart[c->comp[i]] + --fill[c->comp[i]]] = i;
 	const struct pl_layout *L = &h->p->L;
 	for (uint32_t k = 0; k < c->ncomp; k++) {
-		uint32_t m = cstart[k + 1] - cstart[k];
-		uint32_t *pairs = malloc((size_t)m * 2 * sizeof(*pairs) + 8);
+		uint32_t nm = cstart[k + 1] - cstart[k];
+		uint32_t *pairs = malloc((size_t)nm * 2 * sizeof(*pairs) + 8);
 		if (!pairs) {
 			err = pl_error(PL_E_NOMEM, "out of memory grouping cycles");
 			break;
 		}
 		uint32_t np = 0;
-		for (uint32_t j = 0; j < m; j++) {
+		for (uint32_t j = 0; j < nm; j++) {
 			uint32_t t = h->objs[members_by_comp[cstart[k] + j]].type;
 			pairs[2 * np] = t;
 			pairs[2 * np + 1] = 1;
@@ -241,10 +264,10 @@ struct pl_error *pl_cycles_find(struct pl_graph *g, struct pl_cycles *c)
 			free(pairs);
 		}
 		grp->ncycles++;
-		grp->members += m;
+		grp->members += nm;
 		grp->objects += cobj[k];
 		grp->bytes += cbytes[k];
-		for (uint32_t j = 0; j < m; j++) {
+		for (uint32_t j = 0; j < nm; j++) {
 			const struct pl_obj *o = &h->objs[members_by_comp[cstart[k] + j]];
 			const struct pl_type *t = &h->types[o->type];
 			grp->has_finalizers |= t->finalize != 0;
@@ -259,6 +282,8 @@ struct pl_error *pl_cycles_find(struct pl_graph *g, struct pl_cycles *c)
 	if (!err)
 		qsort(c->groups, c->ngroups, sizeof(*c->groups), cmp_group);
 out:
+	free(U);
+	free(rank);
 	free(owner);
 	free(queue);
 	free(cobj);

@@ -13,21 +13,28 @@ struct build {
 	uint32_t *dst;
 	uint64_t n, cap;
 	struct pl_error *err;
+	uint64_t last_static_lo, last_static_hi;
 };
 
 uint32_t pl_graph_node(const struct pl_graph *g, uint64_t addr)
 {
-	uint32_t i = pl_addrmap_get(&g->h->obj_index, addr);
+	uint32_t i = pl_heap_find(g->h, addr);
 	return i < g->n ? i : PL_NONE;
 }
 
 /* Is addr a file-backed or static object (libpython's .data: None, True,
  * static types)? Those are part of no one's size. */
-static bool is_static(struct pl_program *p, uint64_t addr)
+static bool is_static(struct build *b, uint64_t addr)
 {
+	if (b->last_static_hi && addr >= b->last_static_lo && addr < b->last_static_hi)
+		return true;
+	struct pl_program *p = b->h->p;
 	for (size_t i = 0; i < p->nfiles; i++)
-		if (p->files[i].elf && addr >= p->files[i].lo && addr < p->files[i].hi)
+		if (p->files[i].elf && addr >= p->files[i].lo && addr < p->files[i].hi) {
+			b->last_static_lo = p->files[i].lo;
+			b->last_static_hi = p->files[i].hi;
 			return true;
+		}
 	return false;
 }
 
@@ -41,38 +48,26 @@ static uint32_t add_untracked(struct build *b, uint64_t addr)
 	struct pl_type *t;
 	if ((addr & 7) || pl_obj_header(p, addr, &refcnt, &type) != 0 || !(t = pl_type_get(h, type)))
 		return PL_NONE;
-	if (h->nobjs == h->capobjs) {
-		size_t cap = h->capobjs ? h->capobjs * 2 : 65536;
-		struct pl_obj *o = realloc(h->objs, cap * sizeof(*o));
-		if (!o)
-			return PL_NONE;
-		h->objs = o;
-		h->capobjs = cap;
-	}
 	t = &h->types[pl_addrmap_get(&h->type_index, type)];
-	struct pl_obj o = { .addr = addr, .refcnt = refcnt, .type = (uint32_t)(t - h->types),
-			    .gen = PL_GEN_UNTRACKED };
+	struct pl_obj o = { .addr = addr, .refcnt = pl_refcnt_clamp(refcnt),
+			    .type = (uint32_t)(t - h->types), .gen = PL_GEN_UNTRACKED };
 	if (p->L.immortal_refcnt && (int32_t)(uint32_t)refcnt < 0)
 		o.flags |= PL_OF_IMMORTAL;
-	if (is_static(p, addr)) {
+	if (is_static(b, addr)) {
 		o.flags |= PL_OF_STATIC;
 	} else {
 		bool gc = (t->flags & p->L.tpf_have_gc) && t->kind != PL_K_TYPE;
 		o.size = (uint32_t)pl_obj_size(h, addr, t, gc);
-		t = &h->types[o.type];
 	}
-	uint32_t id = (uint32_t)h->nobjs;
-	if (!pl_addrmap_put(&h->obj_index, addr, id, NULL))
-		return PL_NONE;
-	h->objs[h->nobjs++] = o;
-	return id;
+	bool dup;
+	return pl_heap_add(h, &o, &dup);
 }
 
 static int on_edge(void *ctx, uint64_t target, const struct pl_edge *e)
 {
 	struct build *b = ctx;
 	(void)e;
-	uint32_t id = pl_addrmap_get(&b->h->obj_index, target);
+	uint32_t id = pl_heap_find(b->h, target);
 	if (id == UINT32_MAX)
 		id = add_untracked(b, target);
 	if (id == PL_NONE) {
@@ -80,7 +75,7 @@ static int on_edge(void *ctx, uint64_t target, const struct pl_edge *e)
 		return 0;
 	}
 	if (b->n == b->cap) {
-		uint64_t cap = b->cap ? b->cap * 2 : (1u << 20);
+		uint64_t cap = b->cap ? b->cap + b->cap / 2 : (1u << 20);
 		if (cap > UINT32_MAX) {
 			b->err = pl_error(PL_E_NOMEM, "more than 2^32 references; too large a heap");
 			return 1;
@@ -101,7 +96,7 @@ static int on_edge(void *ctx, uint64_t target, const struct pl_edge *e)
 static bool known_object(void *ctx, uint64_t addr)
 {
 	struct build *b = ctx;
-	return pl_addrmap_get(&b->h->obj_index, addr) != UINT32_MAX;
+	return pl_heap_find(b->h, addr) != UINT32_MAX;
 }
 
 struct pl_error *pl_graph_build(struct pl_heap *h, struct pl_graph *g)
@@ -119,7 +114,7 @@ struct pl_error *pl_graph_build(struct pl_heap *h, struct pl_graph *g)
 	 * (their edges matter for reachability and retained sizes). */
 	for (size_t i = 0; i < h->nobjs; i++) {
 		if (i + 1 >= cap) {
-			cap *= 2;
+			cap += cap / 2;
 			uint32_t *o = realloc(g->off, (cap + 1) * sizeof(*o));
 			uint8_t *t = o ? realloc(g->trav, cap) : NULL;
 			if (o)
@@ -145,6 +140,14 @@ struct pl_error *pl_graph_build(struct pl_heap *h, struct pl_graph *g)
 	g->off[g->n] = (uint32_t)b.n;
 	g->dst = b.dst;
 	g->nedges = b.n;
+	/* give back the growth slack */
+	uint32_t *d = b.n ? realloc(g->dst, b.n * sizeof(*d)) : NULL;
+	if (d)
+		g->dst = d;
+	uint32_t *o = realloc(g->off, ((size_t)g->n + 1) * sizeof(*o));
+	if (o)
+		g->off = o;
+	pl_heap_shrink(h);
 	return NULL;
 }
 
@@ -193,7 +196,7 @@ struct pl_error *pl_graph_gc(struct pl_graph *g)
 {
 	free(g->ext);
 	free(g->unreachable);
-	g->ext = malloc(((size_t)g->n + 1) * sizeof(*g->ext));
+	g->ext = malloc(((size_t)g->n + 1) * sizeof(*g->ext));   /* refcnt fits: saturated u32 */
 	g->unreachable = calloc((size_t)g->n + 1, 1);
 	uint32_t *stack = malloc(((size_t)g->n + 1) * sizeof(*stack));
 	if (!g->ext || !g->unreachable || !stack) {
@@ -203,14 +206,15 @@ struct pl_error *pl_graph_gc(struct pl_graph *g)
 	struct pl_obj *objs = g->h->objs;
 	/* update_refs + subtract_refs */
 	for (uint32_t i = 0; i < g->n; i++)
-		g->ext[i] = objs[i].refcnt;
+		g->ext[i] = objs[i].refcnt > INT32_MAX ? INT32_MAX : (int32_t)objs[i].refcnt;
 	/* Only exact edges are subtracted: a guessed (inferred) edge that is
 	 * not a real reference would make a live object look dead. Inferred
 	 * edges still carry reachability below, which errs towards alive. */
 	for (uint32_t s = 0; s < g->n; s++)
 		if (pl_graph_collectable(g, s) && g->trav[s] != PL_TRAV_INFERRED)
 			for (uint32_t e = g->off[s]; e < g->off[s + 1]; e++)
-				g->ext[g->dst[e]]--;
+				if (g->ext[g->dst[e]] != INT32_MAX)
+					g->ext[g->dst[e]]--;
 	/* move_unreachable: everything collectable starts tentatively
 	 * unreachable; ext > 0 are roots; what they reach is alive. */
 	uint32_t sp = 0;

@@ -28,7 +28,8 @@ struct pl_graph {
 	/* reverse edges, built by pl_graph_reverse() */
 	uint32_t *roff, *rsrc;
 	/* gc arithmetic (pl_graph_gc) */
-	int64_t *ext;            /* refcnt - references from collectable objects */
+	int32_t *ext;            /* refcnt - references from collectable objects,
+	                          * saturated at INT32_MAX (immortal objects) */
 	uint8_t *unreachable;    /* 1 when gc.collect() would free it */
 	uint32_t nunreachable;
 	uint64_t unreachable_bytes;

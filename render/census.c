@@ -208,7 +208,7 @@ void pl_render_objects(FILE *out, const struct pl_heap *h, const char *type_filt
 		if (fmt == PL_FMT_JSONL || fmt == PL_FMT_JSON) {
 			fprintf(out, "{\"addr\":\"0x%" PRIx64 "\",\"type\":", o->addr);
 			pl_json_cstr(out, t->name);
-			fprintf(out, ",\"type_addr\":\"0x%" PRIx64 "\",\"size\":%u,\"refcnt\":%" PRId64, t->addr,
+			fprintf(out, ",\"type_addr\":\"0x%" PRIx64 "\",\"size\":%u,\"refcnt\":%" PRIu32, t->addr,
 				o->size, o->refcnt);
 			if (o->gen == PL_GEN_PERMANENT)
 				fputs(",\"gen\":\"permanent\"", out);
@@ -220,7 +220,7 @@ void pl_render_objects(FILE *out, const struct pl_heap *h, const char *type_filt
 				o->flags & PL_OF_IMMORTAL ? ",\"immortal\":true" : "",
 				o->flags & PL_OF_FINALIZED ? ",\"finalized\":true" : "");
 		} else {
-			fprintf(out, "0x%" PRIx64 " %-40s size %-8u refcnt %-8" PRId64 " gen %s\n", o->addr,
+			fprintf(out, "0x%" PRIx64 " %-40s size %-8u refcnt %-8" PRIu32 " gen %s\n", o->addr,
 				t->name, o->size, o->refcnt, gen_label(o->gen));
 		}
 	}

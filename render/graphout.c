@@ -36,7 +36,7 @@ void pl_render_refs(FILE *out, const struct pl_graph *g, uint32_t node, bool ref
 	uint32_t e = referrers ? g->roff[node + 1] : g->off[node + 1];
 	char label[256], gb[16];
 	if (fmt == PL_FMT_TEXT || fmt == PL_FMT_MARKDOWN)
-		fprintf(out, "%s of 0x%" PRIx64 " (%s, %u bytes, refcnt %" PRId64 "): %u\n",
+		fprintf(out, "%s of 0x%" PRIx64 " (%s, %u bytes, refcnt %" PRIu32 "): %u\n",
 			referrers ? "referrers" : "referents", h->objs[node].addr, tname(g, node),
 			h->objs[node].size, h->objs[node].refcnt, e - b);
 	for (uint32_t k = b; k < e; k++) {
@@ -216,7 +216,7 @@ void pl_render_objects_graph(FILE *out, const struct pl_graph *g, const char *ty
 		if (type_filter && strcmp(t->name, type_filter) != 0)
 			continue;
 		if (fmt != PL_FMT_JSONL && fmt != PL_FMT_JSON) {
-			fprintf(out, "0x%" PRIx64 " %-40s size %-8u refcnt %-8" PRId64 " gen %-9s ext %" PRId64
+			fprintf(out, "0x%" PRIx64 " %-40s size %-8u refcnt %-8" PRIu32 " gen %-9s ext %" PRId32
 				"%s%s\n", o->addr, t->name, o->size, o->refcnt, gen_str(o->gen, gb, sizeof(gb)),
 				g->ext[i], g->unreachable[i] ? " UNREACHABLE" : "",
 				g->trav[i] == PL_TRAV_INFERRED ? " (edges inferred)" : "");
@@ -224,7 +224,7 @@ void pl_render_objects_graph(FILE *out, const struct pl_graph *g, const char *ty
 		}
 		fprintf(out, "{\"addr\":\"0x%" PRIx64 "\",\"type\":", o->addr);
 		pl_json_cstr(out, t->name);
-		fprintf(out, ",\"type_addr\":\"0x%" PRIx64 "\",\"size\":%u,\"refcnt\":%" PRId64, t->addr,
+		fprintf(out, ",\"type_addr\":\"0x%" PRIx64 "\",\"size\":%u,\"refcnt\":%" PRIu32, t->addr,
 			o->size, o->refcnt);
 		if (o->gen == PL_GEN_PERMANENT)
 			fputs(",\"gen\":\"permanent\"", out);
@@ -242,7 +242,7 @@ void pl_render_objects_graph(FILE *out, const struct pl_graph *g, const char *ty
 		fputs(",\"referents\":[", out);
 		for (uint32_t e = g->off[i]; e < g->off[i + 1]; e++)
 			fprintf(out, "%s\"0x%" PRIx64 "\"", e > g->off[i] ? "," : "", h->objs[g->dst[e]].addr);
-		fprintf(out, "]%s,\"unreachable\":%s,\"ext_refs\":%" PRId64 "}\n",
+		fprintf(out, "]%s,\"unreachable\":%s,\"ext_refs\":%" PRId32 "}\n",
 			g->trav[i] == PL_TRAV_INFERRED ? ",\"inferred\":true" : "",
 			g->unreachable[i] ? "true" : "false", g->ext[i]);
 	}

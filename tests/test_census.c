@@ -56,7 +56,7 @@ static void compare(const struct target *t, const struct scenario *s, bool kerne
 	size_t missing = 0, extra = 0, badtype = 0, badgen = 0, badrc = 0, compared = 0;
 	for (size_t i = 0; i < o.n; i++) {
 		const struct oracle_obj *ob = &o.objs[i];
-		uint32_t k = pl_addrmap_get(&h.obj_index, ob->addr);
+		uint32_t k = pl_heap_find(&h, ob->addr);
 		if (k == UINT32_MAX) {
 			if (missing++ < 5)
 				fprintf(stderr, "  missing 0x%" PRIx64 " %s gen %d\n", ob->addr, ob->type, ob->gen);
@@ -71,8 +71,8 @@ static void compare(const struct target *t, const struct scenario *s, bool kerne
 			fprintf(stderr, "  gen of 0x%" PRIx64 " (%s): ours %u, gc's %d\n", ob->addr, name,
 				po->gen, ob->gen);
 		bool immortal = (po->flags & PL_OF_IMMORTAL) != 0;
-		if ((immortal != ob->immortal || (!immortal && po->refcnt != ob->refcnt)) && badrc++ < 8)
-			fprintf(stderr, "  refcnt of 0x%" PRIx64 " (%s): ours %" PRId64 "%s, gc's %" PRId64 "\n",
+		if ((immortal != ob->immortal || (!immortal && (int64_t)po->refcnt != ob->refcnt)) && badrc++ < 8)
+			fprintf(stderr, "  refcnt of 0x%" PRIx64 " (%s): ours %" PRIu32 "%s, gc's %" PRId64 "\n",
 				ob->addr, name, po->refcnt, immortal ? " (immortal)" : "", ob->refcnt);
 	}
 	bool have_permanent = false;

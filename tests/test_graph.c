@@ -83,7 +83,7 @@ START_TEST(referents_and_garbage)
 		uint32_t id = pl_graph_node(&g, o.garbage[k]);
 		if (id == PL_NONE || !g.unreachable[id]) {
 			if (missed++ < 4)
-				fprintf(stderr, "  gc frees 0x%" PRIx64 " (%s), we say reachable (ext %" PRId64 ")\n",
+				fprintf(stderr, "  gc frees 0x%" PRIx64 " (%s), we say reachable (ext %" PRId32 ")\n",
 					o.garbage[k], id == PL_NONE ? "?" : h.types[h.objs[id].type].name,
 					id == PL_NONE ? 0 : g.ext[id]);
 		}

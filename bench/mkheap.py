@@ -13,15 +13,19 @@ Protocol (one line each on stdout, flushed):
     BUILT objects=N frozen=F records=R build_s=S rss_kib=K
         N = len(gc.get_objects()), F = gc.get_freeze_count() (permanent generation)
     READY <pid>                                      then blocks reading stdin
-stdin: "census K" runs the in-process census K times; anything else (or EOF)
-exits. The census prints, per run,
-    CENSUS run=I seconds=S get_objects_s=S objects=N bytes=B types=T
-and then
-    CENSUSRSS rss_before_kib=K maxrss_kib=K
-    TOP <count> <bytes> <type>        (the 10 largest types of the last run)
-    DONE
-and the process leaves with os._exit(0) (tearing down millions of objects
-would only waste time).
+stdin, one command a line, each answered and ended by a line DONE:
+    census K    the in-process census (`pyleak-core types`), K times. Per run
+                    CENSUS run=I seconds=S get_objects_s=S objects=N bytes=B types=T
+                then
+                    CENSUSRSS rss_before_kib=K maxrss_kib=K
+                    TOP <count> <bytes> <type>   (the 10 largest types of the last run)
+    graph K     the in-process object graph and gc analysis (`pyleak-core cycles`),
+                K times. Per run
+                    GRAPH run=I build_s=S analysis_s=S total_s=S nodes=N tracked=T
+                          edges=E extra_refs=X roots=R negative=G unreachable=U
+                          rss_before_kib=K peak_kib=K hwm_reset=0|1
+Anything else, or EOF, exits with os._exit(0) (tearing down millions of
+objects would only waste time).
 """
 
 import gc
@@ -30,7 +34,9 @@ import random
 import resource
 import sys
 import time
+from array import array
 from collections import Counter
+from itertools import islice
 
 
 # --- the classes of the "service" --------------------------------------------
@@ -168,6 +174,113 @@ def rss_kib():
     return 0
 
 
+def hwm_kib():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def reset_hwm():
+    """Set the peak RSS (VmHWM, hence ru_maxrss) back to the current RSS, so
+    that the next peak is the next run's own. Linux >= 4.0; False if refused."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def graph_build():
+    """The object graph as `pyleak-core cycles` builds it. Nodes: the objects of
+    gc.get_objects() first, then every object reached from them that gc does not
+    list (str, int, untracked tuples and dicts ...), added as they are met and
+    traversed in turn. Edges: gc.get_referents() (tp_traverse) of every node, in
+    CSR form: node i refers to dst[off[i]:off[i + 1]]."""
+    nodes = gc.get_objects()
+    ntracked = len(nodes)
+    index = {id(o): i for i, o in enumerate(nodes)}
+    off = array("I", [0])
+    dst = array("I")
+    get_referents = gc.get_referents
+    index_get = index.get
+    add_node = nodes.append
+    add_edge = dst.append
+    end_node = off.append
+    n = ntracked
+    for o in nodes:               # a list iterator also visits what is appended
+        for r in get_referents(o):
+            j = index_get(id(r))
+            if j is None:
+                j = index[id(r)] = n
+                add_node(r)
+                n += 1
+            add_edge(j)
+        end_node(len(dst))
+    return nodes, ntracked, off, dst
+
+
+def raw_refcounts(nodes, ntracked):
+    getrefcount = sys.getrefcount
+    return [getrefcount(o) for o in islice(nodes, ntracked)]
+
+
+def gc_analysis(nodes, ntracked, off, dst):
+    """gc.collect()'s arithmetic over the graph. ext = refcount - references from
+    collectable objects (the tracked nodes); ext > 0 are the roots; what they
+    reach through tracked objects survives; the rest would be freed."""
+    # The references the benchmark holds itself (the nodes list, the loop
+    # variable, the call's argument): read from an object that only such a
+    # list holds, by the same code.
+    extra = raw_refcounts([object()], 1)[0]
+    internal = [0] * ntracked
+    for d in islice(dst, off[ntracked]):    # tracked nodes come first
+        if d < ntracked:
+            internal[d] += 1
+    ext = [rc - extra - c for rc, c in zip(raw_refcounts(nodes, ntracked), internal)]
+    del internal
+    stack = [i for i, e in enumerate(ext) if e > 0]
+    nroots = len(stack)
+    negative = sum(1 for e in ext if e < 0)
+    del ext
+    alive = bytearray(ntracked)
+    for i in stack:
+        alive[i] = 1
+    pop = stack.pop
+    push = stack.append
+    while stack:
+        s = pop()
+        for d in dst[off[s]:off[s + 1]]:
+            if d < ntracked and not alive[d]:
+                alive[d] = 1
+                push(d)
+    return extra, nroots, negative, ntracked - alive.count(1)
+
+
+def graph_run():
+    """One in-process equivalent of `pyleak-core cycles`: times and counts."""
+    was_enabled = gc.isenabled()
+    gc.disable()                  # no collection in the middle of the timing
+    reset = reset_hwm()
+    before = rss_kib()
+    t0 = time.perf_counter()
+    nodes, ntracked, off, dst = graph_build()
+    t1 = time.perf_counter()
+    extra, nroots, negative, unreachable = gc_analysis(nodes, ntracked, off, dst)
+    t2 = time.perf_counter()
+    peak = hwm_kib()
+    res = dict(build_s=f"{t1 - t0:.4f}", analysis_s=f"{t2 - t1:.4f}", total_s=f"{t2 - t0:.4f}",
+               nodes=len(nodes), tracked=ntracked, edges=len(dst), extra_refs=extra,
+               roots=nroots, negative=negative, unreachable=unreachable,
+               rss_before_kib=before, peak_kib=peak, hwm_reset=int(reset))
+    del nodes, off, dst
+    if was_enabled:
+        gc.enable()
+    return res
+
+
 def census():
     """The in-process equivalent of `pyleak-core types`: every gc-tracked
     object, counted and sized per type (keyed by the type object, named once
@@ -220,20 +333,29 @@ def main():
           f"rss_kib={rss_kib()}", flush=True)
     print(f"READY {os.getpid()}", flush=True)
 
-    line = sys.stdin.readline().split()
-    if len(line) == 2 and line[0] == "census":
-        before = rss_kib()
-        top = []
-        for i in range(int(line[1])):
-            top = None            # do not let the last run's result be counted
-            secs, get_s, nobj, nbytes, top = census()
-            print(f"CENSUS run={i + 1} seconds={secs:.4f} get_objects_s={get_s:.4f} "
-                  f"objects={nobj} bytes={nbytes} types={len(top)}", flush=True)
-        maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        print(f"CENSUSRSS rss_before_kib={before} maxrss_kib={maxrss}", flush=True)
-        for name, (c, b) in top[:10]:
-            print(f"TOP {c} {b} {name}", flush=True)
-    print("DONE", flush=True)
+    while True:
+        line = sys.stdin.readline().split()
+        if len(line) == 2 and line[0] == "census":
+            before = rss_kib()
+            top = []
+            for i in range(int(line[1])):
+                top = None        # do not let the last run's result be counted
+                secs, get_s, nobj, nbytes, top = census()
+                print(f"CENSUS run={i + 1} seconds={secs:.4f} get_objects_s={get_s:.4f} "
+                      f"objects={nobj} bytes={nbytes} types={len(top)}", flush=True)
+            maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            print(f"CENSUSRSS rss_before_kib={before} maxrss_kib={maxrss}", flush=True)
+            for name, (c, b) in top[:10]:
+                print(f"TOP {c} {b} {name}", flush=True)
+            top = None
+        elif len(line) == 2 and line[0] == "graph":
+            for i in range(int(line[1])):
+                res = graph_run()
+                print(f"GRAPH run={i + 1} " + " ".join(f"{k}={v}" for k, v in res.items()),
+                      flush=True)
+        else:
+            break
+        print("DONE", flush=True)
     sys.stdout.flush()
     os._exit(0)
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Benchmark `pyleak-core types` on the core of a large CPython heap, against
-# the same census done inside the live process. See bench/README.md.
+# Benchmark `pyleak-core types` and `pyleak-core cycles` on the core of a large
+# CPython heap, against the same work done inside the live process (a census;
+# the object graph and gc's unreachable analysis). See bench/README.md.
 #
 # usage: bench/run.sh            (from any directory)
 #
@@ -10,8 +11,9 @@
 #   BENCH_OBJECTS   target number of gc-tracked objects (default 2500000)
 #   BENCH_RUNS      timed runs of each side; the best counts (default 3)
 #   BENCH_REBUILD   1: take a new core even if the cached one is usable
-#   BENCH_CALLGRIND 1: afterwards, profile one `pyleak-core types` run under
-#                   callgrind and print the top functions (use a small core:
+#   BENCH_CALLGRIND afterwards, profile one run under callgrind and print the
+#                   top functions: 1 or types: `pyleak-core types`; cycles:
+#                   `pyleak-core cycles`; both: each (use a small core:
 #                   BENCH_OBJECTS=200000)
 #   BENCH_TIME_BIN  GNU time used for peak RSS (default /usr/bin/time); empty:
 #                   poll VmHWM in /proc instead
@@ -48,6 +50,13 @@ posint() { # posint VALUE MIN
 posint "$target" 20000 || die "BENCH_OBJECTS must be an integer >= 20000 (is '$target')"
 posint "$runs" 1 || die "BENCH_RUNS must be a positive integer (is '$runs')"
 posint "$timeout_s" 1 || die "BENCH_TIMEOUT must be a positive integer (is '$timeout_s')"
+case ${BENCH_CALLGRIND:-0} in
+    0 | '') cg_cmds=() ;;
+    1 | types) cg_cmds=(types) ;;
+    cycles) cg_cmds=(cycles) ;;
+    both) cg_cmds=(types cycles) ;;
+    *) die "BENCH_CALLGRIND must be 0, 1, types, cycles or both (is '$BENCH_CALLGRIND')" ;;
+esac
 pyexe=$(command -v "$python") || die "interpreter not found: $python (set BENCH_PYTHON)"
 pyver=$("$pyexe" -c 'import sys; print(sys.version.split()[0])') || die "$pyexe does not run"
 command -v timeout >/dev/null || die "timeout (coreutils) not found"
@@ -58,7 +67,7 @@ if [[ -n $time_bin ]]; then
     }
 fi
 
-stale=$(find cli coredump render -name '*.[ch]' -newer ./pyleak-core 2>/dev/null | wc -l)
+stale=$(find cli coredump graph render -name '*.[ch]' -newer ./pyleak-core 2>/dev/null | wc -l)
 ((stale == 0)) || note "warning: $stale source file(s) are newer than ./pyleak-core; timing the binary as built"
 
 mkdir -p "$out"
@@ -187,24 +196,70 @@ while :; do
         *) note "mkheap: $line" ;;
     esac
 done
+[[ -n $inproc_best ]] || die "the in-process census printed no timing"
+
+# -------------------------------------- in-process graph + gc analysis (Python)
+
+note "in-process graph and gc analysis, $runs run(s)"
+printf 'graph %d\n' "$runs" >&"$wfd"
+gr_line=        # the GRAPH line of the best (lowest total) run
+gr_best=
+gr_rss_delta=0  # the largest peak - RSS before, over the runs (KiB)
+while :; do
+    expect ""
+    case $line in
+        GRAPH\ *)
+            s=$(kv total_s "$line")
+            d=$(($(kv peak_kib "$line") - $(kv rss_before_kib "$line")))
+            note "  in-process graph run $(kv run "$line"): ${s}s (build $(kv build_s "$line")s," \
+                "analysis $(kv analysis_s "$line")s), $(kv nodes "$line") nodes," \
+                "$(kv edges "$line") edges, peak RSS +$((d / 1024)) MiB"
+            if [[ -z $gr_best ]] || awk -v a="$s" -v b="$gr_best" 'BEGIN { exit !(a < b) }'; then
+                gr_best=$s
+                gr_line=$line
+            fi
+            if ((d > gr_rss_delta)); then gr_rss_delta=$d; fi
+            ;;
+        DONE) break ;;
+        *) note "mkheap: $line" ;;
+    esac
+done
+[[ -n $gr_best ]] || die "the in-process graph printed no timing"
+gr_build_s=$(kv build_s "$gr_line")
+gr_analysis_s=$(kv analysis_s "$gr_line")
+gr_nodes=$(kv nodes "$gr_line")
+gr_tracked=$(kv tracked "$gr_line")
+gr_edges=$(kv edges "$gr_line")
+gr_extra_refs=$(kv extra_refs "$gr_line")
+gr_roots=$(kv roots "$gr_line")
+gr_negative=$(kv negative "$gr_line")
+gr_unreachable=$(kv unreachable "$gr_line")
+gr_hwm_reset=$(kv hwm_reset "$gr_line")
+if ((gr_negative)); then
+    note "warning: $gr_negative object(s) with refcount below their internal references in process" \
+        "(extra_refs=$gr_extra_refs is wrong?)"
+fi
+
+printf 'quit\n' >&"$wfd"
 exec {rfd}<&- {wfd}>&-
 wait "$heap_pid" 2>/dev/null || true
 heap_pid=
-[[ -n $inproc_best ]] || die "the in-process census printed no timing"
 
-# ----------------------------------------------------- pyleak-core types
+# ------------------------------------------------ pyleak-core types, cycles
 
-# measure CMD...: run CMD with stdout in $out/types.txt; sets m_wall (s), m_rss (KiB)
+# measure NAME OUT CMD...: run CMD with stdout to OUT and stderr to
+# $out/NAME.err; sets m_wall (s), m_rss (KiB)
 measure() {
-    local t0 t1 rc=0 pid k v _ hwm=0
+    local name=$1 dest=$2 t0 t1 rc=0 pid k v _ hwm=0
+    shift 2
     if [[ -n $time_bin ]]; then
         t0=$EPOCHREALTIME
-        "$time_bin" -f %M -o "$out/time.txt" "$@" >"$out/types.txt" 2>"$out/types.err" || rc=$?
+        "$time_bin" -f %M -o "$out/time.txt" "$@" >"$dest" 2>"$out/$name.err" || rc=$?
         t1=$EPOCHREALTIME
         m_rss=$(tail -n 1 "$out/time.txt")
     else
         t0=$EPOCHREALTIME
-        "$@" >"$out/types.txt" 2>"$out/types.err" &
+        "$@" >"$dest" 2>"$out/$name.err" &
         pid=$!
         while kill -0 "$pid" 2>/dev/null; do
             while read -r k v _; do
@@ -219,14 +274,29 @@ measure() {
         t1=$EPOCHREALTIME
         m_rss=$hwm
     fi
-    ((rc == 0)) || die "'$*' failed with exit status $rc: $(tail -n 1 "$out/types.err")"
+    ((rc == 0)) || die "'$*' failed with exit status $rc: $(tail -n 1 "$out/$name.err")"
     m_wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }')
+}
+
+# timed NAME OUT CMD...: BENCH_RUNS runs of measure; sets t_best (s), t_rss (KiB, largest)
+timed() {
+    local name=$1 i
+    t_best=
+    t_rss=0
+    for ((i = 1; i <= runs; i++)); do
+        measure "$@"
+        note "  pyleak-core $name run $i: ${m_wall}s, peak RSS $((m_rss / 1024)) MiB"
+        if [[ -z $t_best ]] || awk -v a="$m_wall" -v b="$t_best" 'BEGIN { exit !(a < b) }'; then
+            t_best=$m_wall
+        fi
+        if ((m_rss > t_rss)); then t_rss=$m_rss; fi
+    done
 }
 
 # the binary being timed (other people may rebuild it meanwhile)
 bin_when=$(stat -c %y ./pyleak-core | cut -c1-19)
 bin_rev=$(git rev-parse --short HEAD 2>/dev/null || echo '?')
-bin_dirty=$(git status --porcelain --untracked-files=no -- cli coredump render 2>/dev/null | wc -l)
+bin_dirty=$(git status --porcelain --untracked-files=no -- cli coredump graph render 2>/dev/null | wc -l)
 note "pyleak-core: one untimed 'info' run (page cache, totals), then $runs timed 'types' runs"
 ./pyleak-core info "$core" --format=json >"$out/info.json" 2>"$out/info.err" ||
     die "./pyleak-core info failed (exit $?): $(tail -n 1 "$out/info.err")"
@@ -240,16 +310,21 @@ if ((pl_damaged || pl_warnings)); then
     head -n 5 "$out/info.err" >&2
 fi
 
-pl_best=
-pl_rss=0
-for ((i = 1; i <= runs; i++)); do
-    measure ./pyleak-core types "$core"
-    note "  pyleak-core run $i: ${m_wall}s, peak RSS $((m_rss / 1024)) MiB"
-    if [[ -z $pl_best ]] || awk -v a="$m_wall" -v b="$pl_best" 'BEGIN { exit !(a < b) }'; then
-        pl_best=$m_wall
-    fi
-    if ((m_rss > pl_rss)); then pl_rss=$m_rss; fi
-done
+timed types "$out/types.txt" ./pyleak-core types "$core"
+pl_best=$t_best
+pl_rss=$t_rss
+
+note "pyleak-core: one untimed 'cycles --format=json' run (counts), then $runs timed 'cycles' runs"
+./pyleak-core cycles "$core" --format=json >"$out/cycles.json" 2>"$out/cycles.err" ||
+    die "./pyleak-core cycles failed (exit $?): $(tail -n 1 "$out/cycles.err")"
+read -r cy_unreachable cy_cycles < <("$pyexe" -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+print(d["unreachable"], len(d["cycles"]))
+' "$out/cycles.json") || die "cannot parse $out/cycles.json"
+timed cycles /dev/null ./pyleak-core cycles "$core"
+cy_best=$t_best
+cy_rss=$t_rss
 
 # ------------------------------------------------------------------ report
 
@@ -262,6 +337,8 @@ if [[ $(stat -c %y ./pyleak-core | cut -c1-19) != "$bin_when" ]]; then
 fi
 echo "pyleak-core benchmark: $pyexe ($pyver), $(nproc) CPU(s), best of $runs"
 echo "  (./pyleak-core built $bin_when; sources at $bin_rev + $bin_dirty modified file(s))"
+echo
+echo "census (pyleak-core types)"
 awk -v py_objects="$py_objects" -v core_objects="$core_objects" -v pl_objects="$pl_objects" \
     -v core_bytes="$core_bytes" -v pl_best="$pl_best" -v pl_rss="$pl_rss" \
     -v inproc_best="$inproc_best" -v pl_bytes="$pl_bytes" -v pl_permanent="$pl_permanent" -v py_frozen="$py_frozen" -v inproc_bytes="$inproc_bytes" \
@@ -289,17 +366,56 @@ BEGIN {
     row("bytes: pyleak-core / sys.getsizeof sum", sprintf("%d / %d", pl_bytes, inproc_bytes))
     row("in-process: RSS before census / peak", mib(inproc_before * 1024) " / " mib(inproc_max * 1024))
 }'
+echo
+echo "graph (pyleak-core cycles: object graph, gc arithmetic, unreachable set, cycles)"
+awk -v pl_objects="$pl_objects" -v core_bytes="$core_bytes" -v cy_best="$cy_best" -v cy_rss="$cy_rss" \
+    -v cy_unreachable="$cy_unreachable" -v cy_cycles="$cy_cycles" \
+    -v gr_best="$gr_best" -v gr_build="$gr_build_s" -v gr_analysis="$gr_analysis_s" \
+    -v gr_nodes="$gr_nodes" -v gr_tracked="$gr_tracked" -v gr_edges="$gr_edges" \
+    -v gr_extra="$gr_extra_refs" -v gr_roots="$gr_roots" -v gr_negative="$gr_negative" \
+    -v gr_unreachable="$gr_unreachable" -v gr_rss_delta="$gr_rss_delta" -v gr_reset="$gr_hwm_reset" \
+    -v rss_how="$rss_how" '
+function mib(b) { return sprintf("%.1f MiB", b / 1048576) }
+function row(k, v) { printf "  %-44s %s\n", k, v }
+function verdict(ok) { return ok ? "PASS" : "MISS" }
+BEGIN {
+    row("nodes, in process", sprintf("%d   (%d gc objects + %d untracked objects they reach)", \
+        gr_nodes, gr_tracked, gr_nodes - gr_tracked))
+    row("edges, in process (gc.get_referents)", gr_edges)
+    row("roots / unreachable, in process", sprintf("%d / %d   (refcount - %d held by the bench; %d negative)", \
+        gr_roots, gr_unreachable, gr_extra, gr_negative))
+    row("unreachable / cycles, pyleak-core", sprintf("%d / %d", cy_unreachable, cy_cycles))
+    row("pyleak-core cycles: wall time", sprintf("%.3f s", cy_best))
+    row("pyleak-core cycles: peak RSS", mib(cy_rss * 1024) "   (" rss_how ")")
+    row("in-process: graph build", sprintf("%.3f s", gr_build))
+    row("in-process: gc analysis", sprintf("%.3f s", gr_analysis))
+    row("in-process: total", sprintf("%.3f s", gr_best))
+    row("in-process: peak RSS - RSS before", mib(gr_rss_delta * 1024) \
+        (gr_reset ? "   (ru_maxrss, reset before each run)" : "   (ru_maxrss, not reset: may be low)"))
+    ratio = gr_best / cy_best
+    row("ratio in-process / pyleak-core", sprintf("%.2fx", ratio))
+    beyond = (cy_rss * 1024 - core_bytes) / pl_objects
+    row("pyleak-core RSS per object beyond core size", sprintf("%.1f B   (%.1f B per in-process node)", \
+        beyond, (cy_rss * 1024 - core_bytes) / gr_nodes))
+    row("nodes+edges/second, pyleak-core cycles", sprintf("%.2f M/s", (gr_nodes + gr_edges) / cy_best / 1e6))
+    row("nodes+edges/second, in process", sprintf("%.2f M/s", (gr_nodes + gr_edges) / gr_best / 1e6))
+    print ""
+    row("target: in-process / pyleak-core >= 10x", sprintf("%s   (%.2fx)", verdict(ratio >= 10), ratio))
+    row("target: peak RSS <= core + 100 B/object", sprintf("%s   (%s <= %s + %s: %.1f B/object)", \
+        verdict(cy_rss * 1024 <= core_bytes + 100 * pl_objects), mib(cy_rss * 1024), mib(core_bytes), \
+        mib(100 * pl_objects), beyond))
+}'
 
-if [[ ${BENCH_CALLGRIND:-0} == 1 ]]; then
+for cmd in "${cg_cmds[@]}"; do
     command -v valgrind >/dev/null || die "valgrind not found"
-    cg=$out/callgrind-$target.out
-    note "callgrind: one 'pyleak-core types' run (slow: ~50x)"
-    valgrind --tool=callgrind --callgrind-out-file="$cg" ./pyleak-core types "$core" \
-        >/dev/null 2>"$out/callgrind.log" || die "valgrind failed: $(tail -n 1 "$out/callgrind.log")"
+    cg=$out/callgrind-$cmd-$target.out
+    note "callgrind: one 'pyleak-core $cmd' run (slow: ~50x)"
+    valgrind --tool=callgrind --callgrind-out-file="$cg" ./pyleak-core "$cmd" "$core" \
+        >/dev/null 2>"$out/callgrind-$cmd.log" || die "valgrind failed: $(tail -n 1 "$out/callgrind-$cmd.log")"
     echo
-    echo "callgrind ($cg), exclusive instruction counts:"
+    echo "callgrind, pyleak-core $cmd ($cg), exclusive instruction counts:"
     callgrind_annotate "$cg" 2>/dev/null | sed -n '/^Ir/,$p' | sed -n '1,25p'
     echo
     echo "inclusive:"
     callgrind_annotate --inclusive=yes "$cg" 2>/dev/null | sed -n '/^Ir/,$p' | sed -n '1,25p'
-fi
+done

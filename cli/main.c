@@ -79,6 +79,37 @@ int main(int argc, char **argv)
 			pl_render_objects(stdout, &h, c.type, c.format);
 	} else if (!strcmp(c.command, "cycles")) {
 		pl_render_cycles(stdout, &g, &cyc, c.top, c.format);
+	} else if (!strcmp(c.command, "chain")) {
+		struct pl_roots roots;
+		uint32_t node = PL_NONE;
+		if ((err = pl_roots_find(&g, &roots))) {
+			pl_cycles_release(&cyc);
+			pl_graph_release(&g);
+			pl_heap_release(&h);
+			return fail(err);
+		}
+		if (c.addr) {
+			node = pl_graph_node(&g, strtoull(c.addr, NULL, 16));
+		} else {   /* the object of that type nearest to a root */
+			for (uint32_t k = 0; k < roots.nordered && node == PL_NONE; k++)
+				if (!strcmp(h.types[h.objs[roots.order[k]].type].name, c.type))
+					node = roots.order[k];
+		}
+		if (node != PL_NONE)
+			pl_render_chain(stdout, &g, &roots, node, c.format);
+		pl_roots_release(&roots);
+		if (node == PL_NONE) {
+			if (c.addr)
+				fprintf(stderr, "pyleak-core: no object at %s in %s (addresses come from "
+						"'pyleak-core objects' or a report)\n", c.addr, c.core);
+			else
+				fprintf(stderr, "pyleak-core: no object of type %s reachable from a root in %s "
+						"(names as in 'pyleak-core types')\n", c.type, c.core);
+			pl_cycles_release(&cyc);
+			pl_graph_release(&g);
+			pl_heap_release(&h);
+			return 2;
+		}
 	} else if (c.addr) {
 		uint64_t a = strtoull(c.addr, NULL, 16);
 		uint32_t node = pl_graph_node(&g, a);

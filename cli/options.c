@@ -7,7 +7,7 @@
 #include <string.h>
 
 static const char *const commands[] = { "info", "types", "objects", "report", "cycles",
-					"referents", "referrers", NULL };
+					"referents", "referrers", "chain", NULL };
 
 void pl_cli_usage(FILE *out)
 {
@@ -27,11 +27,15 @@ void pl_cli_usage(FILE *out)
 "  cycles    unreachable objects grouped into cycles, what gc.collect() would free\n"
 "  referents ADDR   what the object at ADDR refers to (gc.get_referents), labelled\n"
 "  referrers ADDR   what refers to the object at ADDR (gc.get_referrers), labelled\n"
+"  chain ADDR | chain --type NAME\n"
+"            the shortest chain from a root (module global, thread frame, held from C)\n"
+"            to the object, as a Python path: __main__.BUS.listeners[17].__self__\n"
 "\n"
 "Options:\n"
 "      --format=FMT     text (default), json, jsonl, markdown\n"
 "      --top=N          types, cycles: show the N largest (default 25; 0 = all)\n"
-"      --type=NAME      objects: only objects of this type (builtins.dict, __main__.Foo)\n"
+"      --type=NAME      objects: only objects of this type (builtins.dict, __main__.Foo);\n"
+"                       chain: the object of this type nearest to a root\n"
 "      --sysroot=DIR    find the core's files under DIR (a core from another machine\n"
 "                       or a container); paths from the core are opened only there\n"
 "      --debug-dir=DIR  look for debug files in DIR/.build-id/xx/yyyy.debug first\n"
@@ -143,7 +147,8 @@ int pl_cli_parse(struct cli *c, int argc, char **argv)
 		return 2;
 	}
 	c->core = argv[i++];
-	bool wants_addr = !strcmp(c->command, "referents") || !strcmp(c->command, "referrers");
+	bool wants_addr = !strcmp(c->command, "referents") || !strcmp(c->command, "referrers") ||
+			  !strcmp(c->command, "chain");
 	for (; i < argc; i++) {
 		if (wants_addr && !c->addr && !strncmp(argv[i], "0x", 2))
 			c->addr = argv[i];
@@ -156,7 +161,7 @@ int pl_cli_parse(struct cli *c, int argc, char **argv)
 			return 2;
 		}
 	}
-	if (wants_addr && !c->addr) {
+	if (wants_addr && !c->addr && !(c->type && !strcmp(c->command, "chain"))) {
 		fprintf(stderr, "pyleak-core: %s needs the address of an object (0x...); find one "
 				"with 'pyleak-core objects'\n", c->command);
 		return 2;

@@ -90,6 +90,17 @@ struct pl_error *pl_layout_from_dwarf(struct pl_layout *L, struct pl_dwarf *dw)
 	}
 	PL_LAYOUT_BITS(BITS)
 #undef BITS
+	/* Frame enums exist from 3.11 on, with values that move between
+	 * versions; earlier versions have no interpreter frames. */
+	L->frame_cleared = L->owned_by_frame_object = L->owned_by_cstack = -1;
+	if (L->if_owner >= 0) {
+		if (pl_dwarf_enumerator(dw, "FRAME_CLEARED", &v) == 0)
+			L->frame_cleared = (int32_t)v;
+		if (pl_dwarf_enumerator(dw, "FRAME_OWNED_BY_FRAME_OBJECT", &v) == 0)
+			L->owned_by_frame_object = (int32_t)v;
+		if (pl_dwarf_enumerator(dw, "FRAME_OWNED_BY_CSTACK", &v) == 0)
+			L->owned_by_cstack = (int32_t)v;
+	}
 	if (L->sizeof_gc_head <= 0 || L->sizeof_object <= 0 || L->sizeof_type <= 0)
 		return pl_error(PL_E_DEBUGINFO, "debug info %s lacks the sizes of PyObject, "
 				"PyTypeObject or PyGC_Head", pl_dwarf_path(dw));

@@ -161,6 +161,7 @@
 	X(co_freevars, "PyCodeObject", "co_freevars", false) \
 	X(co_varnames, "PyCodeObject", "co_varnames", false) \
 	X(co_localsplusnames, "PyCodeObject", "co_localsplusnames", false) \
+	X(co_nfreevars, "PyCodeObject", "co_nfreevars", false) \
 	X(co_name, "PyCodeObject", "co_name", true) \
 	X(co_qualname, "PyCodeObject", "co_qualname", false) \
 	X(co_filename, "PyCodeObject", "co_filename", true) \
@@ -310,6 +311,8 @@ struct pl_layout {
 	int32_t meth_method_flag;         /* METH_METHOD */
 	int32_t t_object_ex;              /* T_OBJECT_EX */
 	int32_t deque_blocklen;
+	/* enum constants from DWARF (3.11+ frames); -1 when absent */
+	int32_t frame_cleared, owned_by_frame_object, owned_by_cstack;
 	uint32_t gc_list_mask;          /* low bits of _gc_next/_gc_prev that are flags */
 };
 

@@ -204,6 +204,7 @@ struct pl_type *pl_type_get(struct pl_heap *h, uint64_t type_addr)
 	memset(t, 0, sizeof(*t));
 	t->addr = type_addr;
 	t->handler = -1;
+	t->nslot_offs = -1;
 	if (!pl_addrmap_put(&h->type_index, type_addr, (uint32_t)h->ntypes, NULL))
 		return NULL;
 	h->ntypes++;
@@ -511,8 +512,11 @@ uint64_t pl_obj_size(struct pl_heap *h, uint64_t addr, const struct pl_type *t, 
 
 void pl_heap_release(struct pl_heap *h)
 {
-	for (size_t i = 0; i < h->ntypes; i++)
+	for (size_t i = 0; i < h->ntypes; i++) {
 		free(h->types[i].name);
+		free(h->types[i].slot_offs);
+		free(h->types[i].slot_names);
+	}
 	free(h->types);
 	free(h->objs);
 	pl_addrmap_release(&h->type_index);

@@ -31,6 +31,10 @@ struct pl_type {
 	uint64_t ht_cached_keys;
 	enum pl_kind kind;
 	int16_t handler;        /* traverse handler, -1 until resolved */
+	/* this type's own T_OBJECT_EX __slots__ (not its bases'), decoded once */
+	int32_t nslot_offs;     /* -1 until decoded */
+	int32_t *slot_offs;
+	uint64_t *slot_names;
 	bool heap, valid;
 	char *name;             /* f"{__module__}.{__qualname__}" */
 	/* census totals */
@@ -56,6 +60,9 @@ static inline uint32_t pl_refcnt_clamp(int64_t rc)
 #define PL_OF_FINALIZED 1   /* _gc_prev FINALIZED bit: tp_finalize already ran */
 #define PL_OF_IMMORTAL  2
 #define PL_OF_STATIC    4   /* lives in a mapped file's data (None, static types) */
+#define PL_OF_UNREACHABLE 8 /* graph: gc.collect() would free it */
+#define PL_OF_TRAV_SHIFT 4  /* graph: enum pl_trav of its edges, 2 bits */
+#define PL_OF_TRAV_MASK (3u << PL_OF_TRAV_SHIFT)
 
 struct pl_heap {
 	struct pl_program *p;
@@ -80,6 +87,7 @@ struct pl_heap {
 	bool trav_loaded;
 	int32_t frame_cleared, owned_by_frame_object; /* enums from DWARF */
 	uint64_t lookdict;                /* <=3.10: dict keys with keys visited */
+	uint64_t set_dummy;               /* the <dummy key> of sets (_PySet_Dummy) */
 	/* static type addresses by kind, from libpython's symbols */
 	uint64_t kind_type[PL_K__COUNT];
 };

@@ -691,6 +691,15 @@ struct pl_error *pl_program_open(const char *core_path, const struct pl_options 
 	if ((err = pl_dwarf_open(p->debug_path, &p->dwarf)) ||
 	    (err = pl_layout_from_dwarf(&p->L, p->dwarf)) || (err = pl_runtime_load(p)))
 		goto fail;
+	/* Everything DWARF had to say is in the layout now: free libdw's data
+	 * and let the kernel drop the debug sections' pages (they are clean
+	 * file pages; symbol lookups fault back in what they need). */
+	pl_dwarf_free(p->dwarf);
+	p->dwarf = NULL;
+	if (p->debug_map)
+		madvise((void *)p->debug_map, p->debug_size, MADV_DONTNEED);
+	if (p->pyfile->map)
+		madvise((void *)p->pyfile->map, p->pyfile->size, MADV_DONTNEED);
 	*out = p;
 	return NULL;
 fail:

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dwarf.h"
 #include "objects.h"
 #include "program.h"
 
@@ -77,14 +76,13 @@ static void load_traverse_names(struct pl_heap *h)
 	h->trav_loaded = true;
 	struct pl_program *p = h->p;
 	pl_symbols_with_suffix(p, p->pyfile, "traverse", add_trav, h);
-	/* enum constants that differ between versions */
-	int64_t v;
-	h->frame_cleared = pl_dwarf_enumerator(p->dwarf, "FRAME_CLEARED", &v) == 0 ? (int32_t)v : 4;
-	h->owned_by_frame_object =
-		pl_dwarf_enumerator(p->dwarf, "FRAME_OWNED_BY_FRAME_OBJECT", &v) == 0 ? (int32_t)v : 2;
+	h->frame_cleared = p->L.frame_cleared;
+	h->owned_by_frame_object = p->L.owned_by_frame_object;
 	uint64_t a;
 	if (pl_symbol(p, p->pyfile, "lookdict", &a, NULL) == 0)
 		h->lookdict = a;
+	if (pl_symbol(p, p->pyfile, "_PySet_Dummy", &a, NULL) == 0)
+		pl_as_u64(&p->as, a, &h->set_dummy);
 }
 
 const char *pl_traverse_name(struct pl_heap *h, uint64_t fn)
@@ -219,12 +217,10 @@ static void do_set(struct tctx *c, uint64_t obj)
 {
 	const struct pl_layout *L = c->L;
 	int64_t mask;
-	uint64_t table, dummy = 0, dsym;
+	uint64_t table, dummy = c->h->set_dummy;
 	if (!rd_ssize(c, obj + (uint64_t)L->set_mask, &mask) || mask < 0 || mask > MAX_ITEMS ||
 	    !rd(c, obj + (uint64_t)L->set_table, &table))
 		return;
-	if (pl_symbol(c->p, c->p->pyfile, "_PySet_Dummy", &dsym, NULL) == 0)
-		pl_as_u64(&c->p->as, dsym, &dummy);
 	for (int64_t i = 0; i <= mask && !c->stop; i++) {
 		uint64_t key;
 		if (!rd(c, table + (uint64_t)(i * L->sizeof_setentry), &key))
@@ -269,6 +265,38 @@ static void visit_values(struct tctx *c, uint64_t values, int64_t n, uint64_t ca
 static enum handler type_handler(struct tctx *c, struct pl_type *t);
 static void dispatch(struct tctx *c, uint64_t obj, struct pl_type *t, enum handler h, int depth);
 
+/* A heap type's own __slots__: the PyMemberDefs after the type object, at
+ * the metatype's tp_basicsize; only T_OBJECT_EX members are traversed. */
+static void decode_slots(struct tctx *c, struct pl_type *t)
+{
+	const struct pl_layout *L = c->L;
+	uint64_t meta = 0;
+	int64_t meta_basic = 0;
+	t->nslot_offs = 0;
+	if (!rd(c, t->addr + (uint64_t)L->ob_type, &meta) ||
+	    !rd_ssize(c, meta + (uint64_t)L->tp_basicsize, &meta_basic) || meta_basic <= 0 ||
+	    meta_basic >= (1 << 20))
+		return;
+	t->slot_offs = malloc((size_t)t->nslots * sizeof(*t->slot_offs));
+	t->slot_names = malloc((size_t)t->nslots * sizeof(*t->slot_names));
+	if (!t->slot_offs || !t->slot_names)
+		return;
+	uint64_t mp = t->addr + (uint64_t)meta_basic;
+	for (int64_t k = 0; k < t->nslots; k++, mp += (uint64_t)L->sizeof_member_def) {
+		int32_t mtype = 0;
+		int64_t moff = 0;
+		uint64_t nameptr = 0;
+		if (pl_as_read(&c->p->as, mp + (uint64_t)L->md_type, &mtype, 4) ||
+		    !rd_ssize(c, mp + (uint64_t)L->md_offset, &moff))
+			break;
+		if (mtype != L->t_object_ex || moff < 0 || moff >= (1 << 20))
+			continue;
+		pl_as_u64(&c->p->as, mp + (uint64_t)L->md_name, &nameptr);
+		t->slot_offs[t->nslot_offs] = (int32_t)moff;
+		t->slot_names[t->nslot_offs++] = nameptr;
+	}
+}
+
 static void do_subtype(struct tctx *c, uint64_t obj, struct pl_type *type, int depth)
 {
 	const struct pl_layout *L = c->L;
@@ -276,28 +304,12 @@ static void do_subtype(struct tctx *c, uint64_t obj, struct pl_type *type, int d
 	enum handler bh = H_SUBTYPE;
 	for (int i = 0; i < MAX_CHAIN && base && (bh = type_handler(c, base)) == H_SUBTYPE; i++) {
 		if (base->nslots > 0 && base->nslots < 4096) {
-			/* __slots__: PyMemberDefs after the heap type, at the
-			 * metatype's tp_basicsize */
-			uint64_t meta = 0;
-			int64_t meta_basic = 0;
-			if (rd(c, base->addr + (uint64_t)L->ob_type, &meta) &&
-			    rd_ssize(c, meta + (uint64_t)L->tp_basicsize, &meta_basic) && meta_basic > 0 &&
-			    meta_basic < (1 << 20)) {
-				uint64_t mp = base->addr + (uint64_t)meta_basic;
-				for (int64_t k = 0; k < base->nslots && !c->stop; k++, mp += (uint64_t)L->sizeof_member_def) {
-					int32_t mtype = 0;
-					int64_t moff = 0;
-					uint64_t v;
-					if (pl_as_read(&c->p->as, mp + (uint64_t)L->md_type, &mtype, 4) ||
-					    !rd_ssize(c, mp + (uint64_t)L->md_offset, &moff))
-						break;
-					if (mtype == L->t_object_ex && moff >= 0 && moff < (1 << 20) &&
-					    rd(c, obj + (uint64_t)moff, &v)) {
-						uint64_t nameptr = 0;
-						pl_as_u64(&c->p->as, mp + (uint64_t)L->md_name, &nameptr);
-						visit(c, v, PL_E_SLOT, NULL, nameptr, 0);
-					}
-				}
+			if (base->nslot_offs < 0)
+				decode_slots(c, base);
+			for (int32_t k = 0; k < base->nslot_offs && !c->stop; k++) {
+				uint64_t v;
+				if (rd(c, obj + (uint64_t)base->slot_offs[k], &v))
+					visit(c, v, PL_E_SLOT, NULL, base->slot_names[k], 0);
 			}
 		}
 		base = base->base ? pl_type_get(c->h, base->base) : NULL;
@@ -748,6 +760,14 @@ enum pl_trav pl_traverse(struct pl_heap *h, uint64_t obj, const struct pl_type *
 	if (!t->traverse)
 		return PL_TRAV_EXACT;   /* not a container */
 	dispatch(&c, obj, mt, type_handler(&c, mt), 0);
+	return c.result;
+}
+
+enum pl_trav pl_traverse_iframe(struct pl_heap *h, uint64_t iframe, pl_visit_fn fn, void *ctx)
+{
+	struct tctx c = { h, h->p, &h->p->L, fn, ctx, NULL, PL_TRAV_EXACT, 0 };
+	load_traverse_names(h);
+	do_iframe(&c, iframe);
 	return c.result;
 }
 

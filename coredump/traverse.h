@@ -52,6 +52,11 @@ enum pl_trav pl_traverse(struct pl_heap *h, uint64_t obj, const struct pl_type *
 			 pl_visit_fn visit, void *ctx,
 			 bool (*is_object)(void *ctx, uint64_t addr));
 
+/* Visit what a 3.11+ _PyInterpreterFrame (not an object: it lives on a
+ * thread's data stack) holds: f_locals, func, code and its locals and stack,
+ * as _PyFrame_Traverse does. */
+enum pl_trav pl_traverse_iframe(struct pl_heap *h, uint64_t iframe, pl_visit_fn visit, void *ctx);
+
 /* The symbol name of a type's tp_traverse ("list_traverse"), or NULL. */
 const char *pl_traverse_name(struct pl_heap *h, uint64_t fn);
 

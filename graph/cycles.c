@@ -52,7 +52,7 @@ static struct pl_error *tarjan(struct pl_graph *g, uint32_t *comp, uint32_t *nco
 			if (e < g->off[U[v] + 1]) {
 				cs_edge[csp - 1]++;
 				uint32_t wn = g->dst[e];
-				if (!g->unreachable[wn])
+				if (!pl_unreachable(g, wn))
 					continue;
 				uint32_t w = comp[wn];
 				if (index[w] == PL_NONE) {
@@ -126,8 +126,10 @@ struct pl_error *pl_cycles_find(struct pl_graph *g, struct pl_cycles *c)
 	memset(c, 0, sizeof(*c));
 	uint32_t n = g->n;
 	struct pl_heap *h = g->h;
-	c->comp = malloc(((size_t)n + 1) * sizeof(*c->comp));
 	uint32_t m = g->nunreachable;
+	if (m == 0)
+		return NULL;   /* nothing unreachable: no cycles, no scratch */
+	c->comp = malloc(((size_t)n + 1) * sizeof(*c->comp));
 	uint32_t *U = malloc(((size_t)m + 1) * sizeof(*U));
 	if (!c->comp || !U) {
 		free(U);
@@ -136,7 +138,7 @@ struct pl_error *pl_cycles_find(struct pl_graph *g, struct pl_cycles *c)
 	m = 0;
 	for (uint32_t i = 0; i < n; i++) {
 		c->comp[i] = PL_NONE;
-		if (g->unreachable[i]) {
+		if (pl_unreachable(g, i)) {
 			c->comp[i] = m;
 			U[m++] = i;
 		}
@@ -180,7 +182,7 @@ struct pl_error *pl_cycles_find(struct pl_graph *g, struct pl_cycles *c)
 		uint32_t v = queue[qh++];
 		for (uint32_t e = g->off[v]; e < g->off[v + 1]; e++) {
 			uint32_t w = g->dst[e];
-			if (g->unreachable[w] && owner[rank[w]] == PL_NONE) {
+			if (pl_unreachable(g, w) && owner[rank[w]] == PL_NONE) {
 				owner[rank[w]] = owner[rank[v]];
 				queue[qt++] = w;
 				c->held_objects++;

@@ -107,8 +107,7 @@ struct pl_error *pl_graph_build(struct pl_heap *h, struct pl_graph *g)
 	struct build b = { .g = g, .h = h };
 	size_t cap = h->nobjs + 1024;
 	g->off = malloc((cap + 1) * sizeof(*g->off));
-	g->trav = malloc(cap);
-	if (!g->off || !g->trav)
+	if (!g->off)
 		return pl_error(PL_E_NOMEM, "out of memory");
 	/* h->nobjs grows while we go: untracked referents are traversed too
 	 * (their edges matter for reachability and retained sizes). */
@@ -116,12 +115,9 @@ struct pl_error *pl_graph_build(struct pl_heap *h, struct pl_graph *g)
 		if (i + 1 >= cap) {
 			cap += cap / 2;
 			uint32_t *o = realloc(g->off, (cap + 1) * sizeof(*o));
-			uint8_t *t = o ? realloc(g->trav, cap) : NULL;
-			if (o)
-				g->off = o;
-			if (!t)
+			if (!o)
 				return pl_error(PL_E_NOMEM, "out of memory");
-			g->trav = t;
+			g->off = o;
 		}
 		g->off[i] = (uint32_t)b.n;
 		struct pl_obj *o = &h->objs[i];
@@ -132,7 +128,8 @@ struct pl_error *pl_graph_build(struct pl_heap *h, struct pl_graph *g)
 			free(b.dst);
 			return b.err;
 		}
-		g->trav[i] = (uint8_t)r;
+		h->objs[i].flags = (uint8_t)((h->objs[i].flags & ~PL_OF_TRAV_MASK) |
+					     ((unsigned)r << PL_OF_TRAV_SHIFT));
 		g->ninferred += r == PL_TRAV_INFERRED;
 		g->nerrors += r == PL_TRAV_ERROR;
 	}
@@ -155,11 +152,9 @@ void pl_graph_release(struct pl_graph *g)
 {
 	free(g->off);
 	free(g->dst);
-	free(g->trav);
 	free(g->roff);
 	free(g->rsrc);
 	free(g->ext);
-	free(g->unreachable);
 	memset(g, 0, sizeof(*g));
 }
 
@@ -195,15 +190,19 @@ bool pl_graph_collectable(const struct pl_graph *g, uint32_t i)
 struct pl_error *pl_graph_gc(struct pl_graph *g)
 {
 	free(g->ext);
-	free(g->unreachable);
 	g->ext = malloc(((size_t)g->n + 1) * sizeof(*g->ext));   /* refcnt fits: saturated u32 */
-	g->unreachable = calloc((size_t)g->n + 1, 1);
-	uint32_t *stack = malloc(((size_t)g->n + 1) * sizeof(*stack));
-	if (!g->ext || !g->unreachable || !stack) {
+	struct pl_obj *objs = g->h->objs;
+	for (uint32_t i = 0; i < g->n; i++)
+		objs[i].flags &= (uint8_t)~PL_OF_UNREACHABLE;
+	/* only collectable nodes are ever pushed, each once */
+	size_t ncollectable = 0;
+	for (uint32_t i = 0; i < g->ntracked; i++)
+		ncollectable += pl_graph_collectable(g, i);
+	uint32_t *stack = malloc((ncollectable + 1) * sizeof(*stack));
+	if (!g->ext || !stack) {
 		free(stack);
 		return pl_error(PL_E_NOMEM, "out of memory in the gc analysis");
 	}
-	struct pl_obj *objs = g->h->objs;
 	/* update_refs + subtract_refs */
 	for (uint32_t i = 0; i < g->n; i++)
 		g->ext[i] = objs[i].refcnt > INT32_MAX ? INT32_MAX : (int32_t)objs[i].refcnt;
@@ -211,7 +210,7 @@ struct pl_error *pl_graph_gc(struct pl_graph *g)
 	 * not a real reference would make a live object look dead. Inferred
 	 * edges still carry reachability below, which errs towards alive. */
 	for (uint32_t s = 0; s < g->n; s++)
-		if (pl_graph_collectable(g, s) && g->trav[s] != PL_TRAV_INFERRED)
+		if (pl_graph_collectable(g, s) && pl_trav_of(g, s) != PL_TRAV_INFERRED)
 			for (uint32_t e = g->off[s]; e < g->off[s + 1]; e++)
 				if (g->ext[g->dst[e]] != INT32_MAX)
 					g->ext[g->dst[e]]--;
@@ -227,23 +226,24 @@ struct pl_error *pl_graph_gc(struct pl_graph *g)
 		if (g->ext[i] > 0)
 			stack[sp++] = i;
 		else
-			g->unreachable[i] = 1;
+			objs[i].flags |= PL_OF_UNREACHABLE;
 	}
 	while (sp) {
 		uint32_t s = stack[--sp];
 		for (uint32_t e = g->off[s]; e < g->off[s + 1]; e++) {
 			uint32_t d = g->dst[e];
-			if (g->unreachable[d]) {
-				g->unreachable[d] = 0;
+			if (objs[d].flags & PL_OF_UNREACHABLE) {
+				objs[d].flags &= (uint8_t)~PL_OF_UNREACHABLE;
 				stack[sp++] = d;
 			}
 		}
 	}
 	free(stack);
+	g->gc_done = true;
 	g->nunreachable = 0;
 	g->unreachable_bytes = 0;
 	for (uint32_t i = 0; i < g->n; i++)
-		if (g->unreachable[i]) {
+		if (objs[i].flags & PL_OF_UNREACHABLE) {
 			g->nunreachable++;
 			g->unreachable_bytes += objs[i].size;
 		}

@@ -21,7 +21,8 @@ struct pl_graph {
 	uint32_t *off;           /* n + 1 */
 	uint32_t *dst;           /* edges */
 	uint64_t nedges;
-	uint8_t *trav;           /* per node: enum pl_trav */
+	/* per node, in h->objs[i].flags: how its edges were found (pl_trav_of)
+	 * and whether gc would free it (pl_unreachable) */
 	uint32_t ninferred;      /* nodes whose edges are inferred */
 	uint32_t nerrors;        /* nodes whose traversal hit unreadable memory */
 	uint64_t wild;           /* referents that were not readable objects (dropped) */
@@ -30,11 +31,21 @@ struct pl_graph {
 	/* gc arithmetic (pl_graph_gc) */
 	int32_t *ext;            /* refcnt - references from collectable objects,
 	                          * saturated at INT32_MAX (immortal objects) */
-	uint8_t *unreachable;    /* 1 when gc.collect() would free it */
+	bool gc_done;            /* pl_graph_gc ran: ext and unreachable are set */
 	uint32_t nunreachable;
 	uint64_t unreachable_bytes;
 	uint32_t nnegative;      /* objects with ext < 0 (damage or a missed edge) */
 };
+
+static inline enum pl_trav pl_trav_of(const struct pl_graph *g, uint32_t i)
+{
+	return (enum pl_trav)((g->h->objs[i].flags & PL_OF_TRAV_MASK) >> PL_OF_TRAV_SHIFT);
+}
+
+static inline bool pl_unreachable(const struct pl_graph *g, uint32_t i)
+{
+	return (g->h->objs[i].flags & PL_OF_UNREACHABLE) != 0;
+}
 
 /* Build nodes and edges from a census. */
 struct pl_error *pl_graph_build(struct pl_heap *h, struct pl_graph *g);

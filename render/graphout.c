@@ -50,10 +50,10 @@ void pl_render_refs(FILE *out, const struct pl_graph *g, uint32_t node, bool ref
 			fprintf(out, ",\"edge\":");
 			pl_json_cstr(out, label);
 			fprintf(out, ",\"size\":%u,\"gen\":\"%s\"%s}\n", o->size, gen_str(o->gen, gb, sizeof(gb)),
-				g->trav[src] == PL_TRAV_INFERRED ? ",\"inferred\":true" : "");
+				pl_trav_of(g, src) == PL_TRAV_INFERRED ? ",\"inferred\":true" : "");
 		} else {
 			fprintf(out, "  %-28s 0x%" PRIx64 "  %s%s\n", label, o->addr, tname(g, other),
-				g->trav[src] == PL_TRAV_INFERRED ? "  (inferred)" : "");
+				pl_trav_of(g, src) == PL_TRAV_INFERRED ? "  (inferred)" : "");
 		}
 	}
 }
@@ -125,7 +125,7 @@ static void inferred_summary(FILE *out, const struct pl_graph *g, const char *pr
 	if (!count)
 		return;
 	for (uint32_t i = 0; i < g->ntracked; i++)
-		if (g->trav[i] == PL_TRAV_INFERRED)
+		if (pl_trav_of(g, i) == PL_TRAV_INFERRED)
 			count[h->objs[i].type]++;
 	fprintf(out, "%sedges of %u objects were inferred by scanning their memory (their type's "
 		"tp_traverse is not emulated, as for C extension types):", pre, g->ninferred);
@@ -218,8 +218,8 @@ void pl_render_objects_graph(FILE *out, const struct pl_graph *g, const char *ty
 		if (fmt != PL_FMT_JSONL && fmt != PL_FMT_JSON) {
 			fprintf(out, "0x%" PRIx64 " %-40s size %-8u refcnt %-8" PRIu32 " gen %-9s ext %" PRId32
 				"%s%s\n", o->addr, t->name, o->size, o->refcnt, gen_str(o->gen, gb, sizeof(gb)),
-				g->ext[i], g->unreachable[i] ? " UNREACHABLE" : "",
-				g->trav[i] == PL_TRAV_INFERRED ? " (edges inferred)" : "");
+				g->ext[i], pl_unreachable(g, i) ? " UNREACHABLE" : "",
+				pl_trav_of(g, i) == PL_TRAV_INFERRED ? " (edges inferred)" : "");
 			continue;
 		}
 		fprintf(out, "{\"addr\":\"0x%" PRIx64 "\",\"type\":", o->addr);
@@ -243,7 +243,57 @@ void pl_render_objects_graph(FILE *out, const struct pl_graph *g, const char *ty
 		for (uint32_t e = g->off[i]; e < g->off[i + 1]; e++)
 			fprintf(out, "%s\"0x%" PRIx64 "\"", e > g->off[i] ? "," : "", h->objs[g->dst[e]].addr);
 		fprintf(out, "]%s,\"unreachable\":%s,\"ext_refs\":%" PRId32 "}\n",
-			g->trav[i] == PL_TRAV_INFERRED ? ",\"inferred\":true" : "",
-			g->unreachable[i] ? "true" : "false", g->ext[i]);
+			pl_trav_of(g, i) == PL_TRAV_INFERRED ? ",\"inferred\":true" : "",
+			pl_unreachable(g, i) ? "true" : "false", g->ext[i]);
+	}
+}
+
+void pl_render_chain(FILE *out, const struct pl_graph *g, const struct pl_roots *r, uint32_t node,
+		     enum pl_format fmt)
+{
+	const struct pl_heap *h = g->h;
+	char path[4096], lab[256];
+	uint32_t chain[256];
+	uint32_t n = pl_roots_chain(r, node, chain, 256);
+	pl_roots_path(g, r, node, path, sizeof(path));
+	const struct pl_root *root = n ? &r->r[r->root[node]] : NULL;
+	if (fmt == PL_FMT_JSON || fmt == PL_FMT_JSONL) {
+		fprintf(out, "{\"addr\":\"0x%" PRIx64 "\",\"type\":", h->objs[node].addr);
+		pl_json_cstr(out, tname(g, node));
+		fprintf(out, ",\"path\":");
+		pl_json_cstr(out, path);
+		if (root) {
+			fprintf(out, ",\"root\":{\"kind\":");
+			pl_json_cstr(out, pl_root_kind_name(root->kind));
+			fprintf(out, ",\"label\":");
+			pl_json_cstr(out, root->label);
+			fputc('}', out);
+		} else {
+			fprintf(out, ",\"root\":null");
+		}
+		fprintf(out, ",\"chain\":[");
+		for (uint32_t i = 0; i < n; i++) {
+			fprintf(out, "%s{\"addr\":\"0x%" PRIx64 "\",\"type\":", i ? "," : "", h->objs[chain[i]].addr);
+			pl_json_cstr(out, tname(g, chain[i]));
+			fprintf(out, ",\"edge\":");
+			if (i + 1 < n)
+				pl_json_cstr(out, pl_graph_edge_label(g, chain[i], chain[i + 1], lab, sizeof(lab)));
+			else
+				fputs("null", out);
+			fputc('}', out);
+		}
+		fprintf(out, "]}\n");
+		return;
+	}
+	if (!n) {
+		fprintf(out, "0x%" PRIx64 " (%s) is reached from no root%s\n", h->objs[node].addr,
+			tname(g, node), g->gc_done && pl_unreachable(g, node) ?
+			": it is unreachable garbage (see 'cycles')" : "");
+		return;
+	}
+	fprintf(out, "%s\n  root: %s (%s)\n", path, root->label, pl_root_kind_name(root->kind));
+	for (uint32_t i = 0; i < n; i++) {
+		fprintf(out, "  0x%" PRIx64 "  %-32s %s\n", h->objs[chain[i]].addr, tname(g, chain[i]),
+			i + 1 < n ? pl_graph_edge_label(g, chain[i], chain[i + 1], lab, sizeof(lab)) : "");
 	}
 }

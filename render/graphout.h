@@ -8,6 +8,7 @@
 #include "census.h"
 #include "graph/cycles.h"
 #include "graph/graph.h"
+#include "graph/roots.h"
 
 void pl_render_refs(FILE *out, const struct pl_graph *g, uint32_t node, bool referrers,
 		    enum pl_format fmt);
@@ -22,6 +23,9 @@ void pl_render_objects_graph(FILE *out, const struct pl_graph *g, const char *ty
 /* "Node.children → list[0] → Node.parent" into buf */
 const char *pl_cycle_path_str(const struct pl_graph *g, const struct pl_cycles *c, uint32_t start,
 			      char *buf, size_t len);
+/* The shortest chain from a root to node, as a path and hop by hop. */
+void pl_render_chain(FILE *out, const struct pl_graph *g, const struct pl_roots *r, uint32_t node,
+		     enum pl_format fmt);
 /* "list", "Node": the type name without its module */
 const char *pl_short_type(const char *name);
 

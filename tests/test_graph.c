@@ -54,7 +54,7 @@ START_TEST(referents_and_garbage)
 		bool same = n == ob->nrefs;
 		for (size_t k = 0; same && k < n; k++)
 			same = h.objs[g.dst[g.off[id] + k]].addr == ob->refs[k];
-		if (g.trav[id] != PL_TRAV_EXACT) {
+		if (pl_trav_of(&g, id) != PL_TRAV_EXACT) {
 			inferred++;
 			inferred_match += same;
 			continue;
@@ -81,7 +81,7 @@ START_TEST(referents_and_garbage)
 	size_t missed = 0, spurious = 0;
 	for (size_t k = 0; k < o.ngarbage; k++) {
 		uint32_t id = pl_graph_node(&g, o.garbage[k]);
-		if (id == PL_NONE || !g.unreachable[id]) {
+		if (id == PL_NONE || !pl_unreachable(&g, id)) {
 			if (missed++ < 4)
 				fprintf(stderr, "  gc frees 0x%" PRIx64 " (%s), we say reachable (ext %" PRId32 ")\n",
 					o.garbage[k], id == PL_NONE ? "?" : h.types[h.objs[id].type].name,
@@ -89,7 +89,7 @@ START_TEST(referents_and_garbage)
 		}
 	}
 	for (uint32_t i = 0; i < g.n; i++)
-		if (g.unreachable[i] && pl_addrmap_get(&o.garbage_index, h.objs[i].addr) == UINT32_MAX &&
+		if (pl_unreachable(&g, i) && pl_addrmap_get(&o.garbage_index, h.objs[i].addr) == UINT32_MAX &&
 		    spurious++ < 4)
 			fprintf(stderr, "  we say 0x%" PRIx64 " (%s) is unreachable, gc keeps it\n",
 				h.objs[i].addr, h.types[h.objs[i].type].name);

@@ -521,6 +521,7 @@ void pl_heap_release(struct pl_heap *h)
 	free(h->objs);
 	pl_addrmap_release(&h->type_index);
 	free(h->islots);
+	free(h->itags);
 	for (size_t i = 0; i < h->ntrav; i++)
 		free(h->trav_names[i]);
 	free(h->trav_names);
@@ -532,51 +533,68 @@ void pl_heap_release(struct pl_heap *h)
 
 static size_t islot(const struct pl_heap *h, uint64_t addr)
 {
-	return (size_t)(((addr >> 4) * 0x9E3779B97F4A7C15ull) >> 17) & (h->icap - 1);
+	return pl_heap_slot(h, addr);
 }
 
 uint32_t pl_heap_find(const struct pl_heap *h, uint64_t addr)
 {
 	if (!h->icap)
 		return UINT32_MAX;
+	uint16_t tag = pl_heap_tag(addr);
 	for (size_t s = islot(h, addr);; s = (s + 1) & (h->icap - 1)) {
 		uint32_t i = h->islots[s];
-		if (i == UINT32_MAX || h->objs[i].addr == addr)
+		if (i == UINT32_MAX || (h->itags[s] == tag && h->objs[i].addr == addr))
 			return i;
 	}
 }
 
-static bool index_grow(struct pl_heap *h)
+static bool index_resize(struct pl_heap *h, size_t cap)
 {
-	size_t cap = h->icap ? h->icap * 2 : 1u << 16;
 	uint32_t *slots = malloc(cap * sizeof(*slots));
-	if (!slots)
+	uint16_t *tags = malloc(cap * sizeof(*tags));
+	if (!slots || !tags) {
+		free(slots);
+		free(tags);
 		return false;
+	}
 	memset(slots, 0xff, cap * sizeof(*slots));
 	uint32_t *old = h->islots;
 	size_t oldcap = h->icap;
 	h->islots = slots;
+	free(h->itags);
+	h->itags = tags;
 	h->icap = cap;
 	for (size_t k = 0; k < oldcap; k++) {
 		if (old[k] == UINT32_MAX)
 			continue;
-		size_t s = islot(h, h->objs[old[k]].addr);
+		uint64_t addr = h->objs[old[k]].addr;
+		size_t s = islot(h, addr);
 		while (slots[s] != UINT32_MAX)
 			s = (s + 1) & (cap - 1);
 		slots[s] = old[k];
+		tags[s] = pl_heap_tag(addr);
 	}
 	free(old);
 	return true;
 }
 
+bool pl_heap_reserve(struct pl_heap *h, size_t n)
+{
+	size_t cap = h->icap ? h->icap : 1u << 16;
+	while (n * 10 > cap * 7)
+		cap *= 2;
+	return cap == h->icap || index_resize(h, cap);
+}
+
 uint32_t pl_heap_add(struct pl_heap *h, const struct pl_obj *o, bool *dup)
 {
 	*dup = false;
-	if ((h->icount + 1) * 10 > h->icap * 7 && !index_grow(h))   /* load <= 0.7 */
-		return UINT32_MAX;
+	if ((h->icount + 1) * 10 > h->icap * 7 && !index_resize(h, h->icap ? h->icap * 2 : 1u << 16))
+		return UINT32_MAX;   /* load <= 0.7 */
+	uint16_t tag = pl_heap_tag(o->addr);
 	size_t s = islot(h, o->addr);
 	for (; h->islots[s] != UINT32_MAX; s = (s + 1) & (h->icap - 1))
-		if (h->objs[h->islots[s]].addr == o->addr) {
+		if (h->itags[s] == tag && h->objs[h->islots[s]].addr == o->addr) {
 			*dup = true;
 			return h->islots[s];
 		}
@@ -593,6 +611,7 @@ uint32_t pl_heap_add(struct pl_heap *h, const struct pl_obj *o, bool *dup)
 	uint32_t id = (uint32_t)h->nobjs++;
 	h->objs[id] = *o;
 	h->islots[s] = id;
+	h->itags[s] = tag;
 	h->icount++;
 	return id;
 }

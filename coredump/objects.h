@@ -72,6 +72,8 @@ struct pl_heap {
 	/* object addr -> index in objs: open addressing over 4-byte slots that
 	 * hold indices; keys are compared through objs[i].addr */
 	uint32_t *islots;
+	uint16_t *itags;                  /* 16 more hash bits per slot: most
+	                                   * probes that miss never touch objs */
 	size_t icap, icount;
 	uint64_t last_type;               /* one-entry cache for pl_type_get */
 	uint32_t last_type_idx;
@@ -99,9 +101,41 @@ void pl_heap_release(struct pl_heap *h);
 
 /* Index of the object at addr, or UINT32_MAX. */
 uint32_t pl_heap_find(const struct pl_heap *h, uint64_t addr);
+
+static inline uint64_t pl_heap_hash(uint64_t addr)
+{
+	return (addr >> 4) * 0x9E3779B97F4A7C15ull;
+}
+
+static inline size_t pl_heap_slot(const struct pl_heap *h, uint64_t addr)
+{
+	return (size_t)(pl_heap_hash(addr) >> 17) & (h->icap - 1);
+}
+
+static inline uint16_t pl_heap_tag(uint64_t addr)
+{
+	return (uint16_t)(pl_heap_hash(addr) >> 1);
+}
+
+/* Hint the cache ahead of a pl_heap_find of addr: stage 0 the index slot,
+ * stage 1 (later) the object its slot names. */
+static inline void pl_heap_prefetch(const struct pl_heap *h, uint64_t addr, int stage)
+{
+	if (!h->icap)
+		return;
+	size_t s = pl_heap_slot(h, addr);
+	if (stage == 0) {
+		__builtin_prefetch(&h->islots[s]);
+		__builtin_prefetch(&h->itags[s]);
+	} else if (h->islots[s] != UINT32_MAX && h->itags[s] == pl_heap_tag(addr)) {
+		__builtin_prefetch(&h->objs[h->islots[s]]);
+	}
+}
 /* Append an object and index it. Returns its index, UINT32_MAX when out of
  * memory, or the existing index (with *dup set) when addr is already there. */
 uint32_t pl_heap_add(struct pl_heap *h, const struct pl_obj *o, bool *dup);
+/* Size the index for n objects in all (no rehash until then). */
+bool pl_heap_reserve(struct pl_heap *h, size_t n);
 /* Give back the slack of the growing arrays. */
 void pl_heap_shrink(struct pl_heap *h);
 

@@ -14,7 +14,11 @@ struct build {
 	uint64_t n, cap;
 	struct pl_error *err;
 	uint64_t last_static_lo, last_static_hi;
+	uint64_t *pend;          /* targets collected for the current batch */
+	size_t npend, cappend;
 };
+
+#define BATCH 128
 
 uint32_t pl_graph_node(const struct pl_graph *g, uint64_t addr)
 {
@@ -63,34 +67,46 @@ static uint32_t add_untracked(struct build *b, uint64_t addr)
 	return pl_heap_add(h, &o, &dup);
 }
 
+/* Traversal only collects target addresses; they are resolved to node ids
+ * a batch at a time, after prefetching, so the random accesses into the
+ * index overlap instead of stalling one by one. */
 static int on_edge(void *ctx, uint64_t target, const struct pl_edge *e)
 {
 	struct build *b = ctx;
 	(void)e;
-	uint32_t id = pl_heap_find(b->h, target);
-	if (id == UINT32_MAX)
-		id = add_untracked(b, target);
-	if (id == PL_NONE) {
-		b->g->wild++;
-		return 0;
+	if (b->npend == b->cappend) {
+		size_t cap = b->cappend ? b->cappend * 2 : 4096;
+		uint64_t *p = realloc(b->pend, cap * sizeof(*p));
+		if (!p) {
+			b->err = pl_error(PL_E_NOMEM, "out of memory building the graph");
+			return 1;
+		}
+		b->pend = p;
+		b->cappend = cap;
 	}
+	b->pend[b->npend++] = target;
+	return 0;
+}
+
+static bool push_edge(struct build *b, uint32_t id)
+{
 	if (b->n == b->cap) {
 		uint64_t cap = b->cap ? b->cap + b->cap / 2 : (1u << 20);
 		if (cap > UINT32_MAX) {
 			b->err = pl_error(PL_E_NOMEM, "more than 2^32 references; too large a heap");
-			return 1;
+			return false;
 		}
 		uint32_t *d = realloc(b->dst, cap * sizeof(*d));
 		if (!d) {
 			b->err = pl_error(PL_E_NOMEM, "out of memory at %llu references",
 					  (unsigned long long)b->n);
-			return 1;
+			return false;
 		}
 		b->dst = d;
 		b->cap = cap;
 	}
 	b->dst[b->n++] = id;
-	return 0;
+	return true;
 }
 
 static bool known_object(void *ctx, uint64_t addr)
@@ -105,34 +121,72 @@ struct pl_error *pl_graph_build(struct pl_heap *h, struct pl_graph *g)
 	g->h = h;
 	g->ntracked = (uint32_t)h->nobjs;
 	struct build b = { .g = g, .h = h };
+	/* gc objects typically reach about as many untracked ones: size the
+	 * index once for that instead of rehashing as it grows */
+	pl_heap_reserve(h, 2 * h->nobjs);
 	size_t cap = h->nobjs + 1024;
 	g->off = malloc((cap + 1) * sizeof(*g->off));
 	if (!g->off)
 		return pl_error(PL_E_NOMEM, "out of memory");
 	/* h->nobjs grows while we go: untracked referents are traversed too
 	 * (their edges matter for reachability and retained sizes). */
-	for (size_t i = 0; i < h->nobjs; i++) {
-		if (i + 1 >= cap) {
-			cap += cap / 2;
+	uint32_t counts[BATCH];
+	for (size_t i = 0; i < h->nobjs;) {
+		size_t end = i + BATCH < h->nobjs ? i + BATCH : h->nobjs;
+		if (end + 1 >= cap) {
+			while (end + 1 >= cap)
+				cap += cap / 2;
 			uint32_t *o = realloc(g->off, (cap + 1) * sizeof(*o));
-			if (!o)
+			if (!o) {
+				free(b.dst);
+				free(b.pend);
 				return pl_error(PL_E_NOMEM, "out of memory");
+			}
 			g->off = o;
 		}
-		g->off[i] = (uint32_t)b.n;
-		struct pl_obj *o = &h->objs[i];
-		enum pl_trav r = PL_TRAV_EXACT;
-		if (!(o->flags & PL_OF_STATIC) || i < g->ntracked)
-			r = pl_traverse(h, o->addr, &h->types[o->type], on_edge, &b, known_object);
-		if (b.err) {
-			free(b.dst);
-			return b.err;
+		b.npend = 0;
+		for (size_t k = i; k < end; k++) {
+			size_t before = b.npend;
+			struct pl_obj *o = &h->objs[k];
+			enum pl_trav r = PL_TRAV_EXACT;
+			if (!(o->flags & PL_OF_STATIC) || k < g->ntracked)
+				r = pl_traverse(h, o->addr, &h->types[o->type], on_edge, &b, known_object);
+			if (b.err) {
+				free(b.dst);
+				free(b.pend);
+				return b.err;
+			}
+			o->flags = (uint8_t)((o->flags & ~PL_OF_TRAV_MASK) | ((unsigned)r << PL_OF_TRAV_SHIFT));
+			g->ninferred += r == PL_TRAV_INFERRED;
+			g->nerrors += r == PL_TRAV_ERROR;
+			counts[k - i] = (uint32_t)(b.npend - before);
 		}
-		h->objs[i].flags = (uint8_t)((h->objs[i].flags & ~PL_OF_TRAV_MASK) |
-					     ((unsigned)r << PL_OF_TRAV_SHIFT));
-		g->ninferred += r == PL_TRAV_INFERRED;
-		g->nerrors += r == PL_TRAV_ERROR;
+		for (size_t j = 0; j < b.npend; j++)
+			pl_heap_prefetch(h, b.pend[j], 0);
+		for (size_t j = 0; j < b.npend; j++)
+			pl_heap_prefetch(h, b.pend[j], 1);
+		size_t j = 0;
+		for (size_t k = i; k < end; k++) {
+			g->off[k] = (uint32_t)b.n;
+			for (uint32_t c = 0; c < counts[k - i]; c++) {
+				uint64_t target = b.pend[j++];
+				uint32_t id = pl_heap_find(h, target);
+				if (id == UINT32_MAX)
+					id = add_untracked(&b, target);
+				if (id == PL_NONE) {
+					g->wild++;
+					continue;
+				}
+				if (!push_edge(&b, id)) {
+					free(b.dst);
+					free(b.pend);
+					return b.err;
+				}
+			}
+		}
+		i = end;
 	}
+	free(b.pend);
 	g->n = (uint32_t)h->nobjs;
 	g->off[g->n] = (uint32_t)b.n;
 	g->dst = b.dst;

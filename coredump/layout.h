@@ -222,6 +222,17 @@
 	X(pat_indexgroup, "PatternObject", "indexgroup", false) \
 	X(pat_pattern, "PatternObject", "pattern", false) \
 	X(ast_dict, "AST_object", "dict", false) \
+	X(lru_root_next, "lru_cache_object", "root.next", false) \
+	X(lru_root, "lru_cache_object", "root", false) \
+	X(lru_func, "lru_cache_object", "func", false) \
+	X(lru_cache, "lru_cache_object", "cache", false) \
+	X(lru_cache_info_type, "lru_cache_object", "cache_info_type", false) \
+	X(lru_dict, "lru_cache_object", "dict", false) \
+	X(lru_kwd_mark, "lru_cache_object", "kwd_mark", false) \
+	X(lru_elem_type, "lru_cache_object", "lru_list_elem_type", false) \
+	X(lru_elem_next, "lru_list_elem", "next", false) \
+	X(lru_elem_key, "lru_list_elem", "key", false) \
+	X(lru_elem_result, "lru_list_elem", "result", false) \
 	X(odict_first, "PyODictObject", "od_first", false) \
 	X(odict_inst_dict, "PyODictObject", "od_inst_dict", false) \
 	X(odnode_key, "_odictnode", "key", false) \

@@ -149,6 +149,9 @@ int pl_obj_header(struct pl_program *p, uint64_t addr, int64_t *refcnt, uint64_t
  * Returns the full length in characters, or -1 if addr is not a readable str. */
 long pl_str_read(struct pl_heap *h, uint64_t addr, char *buf, size_t max);
 
+/* Value of a Python int of up to 60 bits: 0, or -1 (unreadable, too big). */
+int pl_int_value(struct pl_heap *h, uint64_t addr, int64_t *v);
+
 /* Dict iteration over (key, value) pairs, in insertion order. */
 struct pl_dict_iter {
 	struct pl_program *p;

@@ -20,7 +20,7 @@ enum handler {
 	H_METHOD, H_CFUNC, H_MODULE, H_FRAME, H_GEN, H_AGEN, H_EXC, H_TB, H_WEAKREF,
 	H_PROPERTY, H_CM, H_SM, H_DESCR, H_ODICT, H_DEFDICT, H_DEQUE, H_PARTIAL,
 	H_NAMESPACE, H_MAPPINGPROXY, H_WRAPPER, H_SLICE, H_ABC_DATA, H_LOCK, H_TUPLEGETTER,
-	H_PATTERN, H_AST,
+	H_PATTERN, H_AST, H_LRU,
 };
 
 static const struct { const char *name; enum handler h; } handlers[] = {
@@ -39,6 +39,7 @@ static const struct { const char *name; enum handler h; } handlers[] = {
 	{ "lock_traverse", H_LOCK }, { "rlock_traverse", H_LOCK },
 	{ "tuplegetter_traverse", H_TUPLEGETTER }, { "pattern_traverse", H_PATTERN },
 	{ "ast_traverse", H_AST }, { "ast_type_traverse", H_AST },
+	{ "lru_cache_tp_traverse", H_LRU },
 };
 
 struct tctx {
@@ -745,6 +746,40 @@ static void dispatch(struct tctx *c, uint64_t obj, struct pl_type *t, enum handl
 		visit_heap_type(c, obj, t);
 		visit_field(c, obj, L->ast_dict, "__dict__");
 		break;
+	case H_LRU: {
+		/* The bounded cache's linked list (key, result of each link),
+		 * then the wrapped function and the cache dict. From 3.10 (heap
+		 * types, with an lru_list_elem_type field) each link's type is
+		 * visited too and the tail order is cache, func, kwd_mark,
+		 * lru_list_elem_type, cache_info_type, dict. */
+		bool heap_era = L->lru_elem_type >= 0;
+		visit_heap_type(c, obj, t);
+		uint64_t root = obj + (uint64_t)L->lru_root, link = 0;
+		if (L->lru_root >= 0 && L->lru_root_next >= 0 && L->lru_elem_next >= 0)
+			rd(c, obj + (uint64_t)L->lru_root_next, &link);
+		for (int64_t n = 0; link && link != root && n < MAX_ITEMS && !c->stop; n++) {
+			uint64_t next = 0;
+			if (!rd(c, link + (uint64_t)L->lru_elem_next, &next))
+				break;
+			visit_field(c, link, L->lru_elem_key, "key");
+			visit_field(c, link, L->lru_elem_result, "result");
+			if (heap_era)
+				visit_field(c, link, L->ob_type, "__class__");
+			link = next;
+		}
+		if (heap_era) {
+			visit_field(c, obj, L->lru_cache, "<lru_cache>");
+			visit_field(c, obj, L->lru_func, "__wrapped__");
+			visit_field(c, obj, L->lru_kwd_mark, "kwd_mark");
+			visit_field(c, obj, L->lru_elem_type, "lru_list_elem_type");
+		} else {
+			visit_field(c, obj, L->lru_func, "__wrapped__");
+			visit_field(c, obj, L->lru_cache, "<lru_cache>");
+		}
+		visit_field(c, obj, L->lru_cache_info_type, "cache_info_type");
+		visit_field(c, obj, L->lru_dict, "__dict__");
+		break;
+	}
 	case H_UNKNOWN:
 		scan_body(c, obj, t);
 		break;
@@ -791,11 +826,16 @@ const char *pl_edge_label(struct pl_heap *h, uint64_t src, const struct pl_edge 
 			snprintf(buf, len, "%s'%s%s']", e->kind == PL_E_DICT_KEY ? "<key " : "[", s,
 				 n > 40 ? "..." : "");
 		else {
-			int64_t rc;
+			int64_t rc, iv;
 			uint64_t ty;
 			struct pl_type *t = pl_obj_header(p, e->a, &rc, &ty) == 0 ? pl_type_get(h, ty) : NULL;
-			snprintf(buf, len, "%s<%s 0x%" PRIx64 ">]", e->kind == PL_E_DICT_KEY ? "<key " : "[",
-				 t ? t->name : "?", e->a);
+			const char *open = e->kind == PL_E_DICT_KEY ? "<key " : "[";
+			if (t && t->kind == PL_K_INT && pl_int_value(h, e->a, &iv) == 0)
+				snprintf(buf, len, "%s%" PRId64 "]", open, iv);
+			else if (t && t->kind == PL_K_TUPLE)
+				snprintf(buf, len, "%s(…)]", open);
+			else
+				snprintf(buf, len, "%s<%s 0x%" PRIx64 ">]", open, t ? t->name : "?", e->a);
 		}
 		break;
 	}

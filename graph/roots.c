@@ -51,39 +51,6 @@ static void add_root(struct pl_roots *r, uint32_t node, uint8_t kind, const char
 		r->n++;
 }
 
-int pl_int_value(struct pl_heap *h, uint64_t addr, int64_t *v)
-{
-	struct pl_program *p = h->p;
-	const struct pl_layout *L = &p->L;
-	int64_t n;
-	int sign = 1;
-	if (L->long_tagged) {
-		uint64_t tag;
-		if (pl_as_u64(&p->as, addr + (uint64_t)L->long_tag, &tag))
-			return -1;
-		n = (int64_t)(tag >> 3);
-		sign = 1 - (int)(tag & 3);
-	} else {
-		if (pl_as_u64(&p->as, addr + (uint64_t)L->ob_size, (uint64_t *)&n))
-			return -1;
-		if (n < 0) {
-			sign = -1;
-			n = -n;
-		}
-	}
-	if (n > 2)
-		return -1;   /* beyond 60 bits: not needed here */
-	uint64_t acc = 0;
-	for (int64_t i = n - 1; i >= 0; i--) {
-		uint32_t d;
-		if (pl_as_read(&p->as, addr + (uint64_t)L->long_digit + (uint64_t)(4 * i), &d, 4))
-			return -1;
-		acc = (acc << 30) | (d & 0x3fffffff);
-	}
-	*v = sign * (int64_t)acc;
-	return 0;
-}
-
 /* An attribute of an instance: from inline/managed values or its __dict__. */
 struct attr_find {
 	struct pl_heap *h;

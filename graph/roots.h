@@ -46,7 +46,4 @@ const char *pl_roots_path(const struct pl_graph *g, const struct pl_roots *r, ui
 uint32_t pl_roots_chain(const struct pl_roots *r, uint32_t node, uint32_t *out, uint32_t max);
 const char *pl_root_kind_name(uint8_t kind);
 
-/* Value of a small Python int object; 0 or -1. */
-int pl_int_value(struct pl_heap *h, uint64_t addr, int64_t *v);
-
 #endif

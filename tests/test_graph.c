@@ -18,7 +18,10 @@
 #include "coredump/program.h"
 #include "coredump/traverse.h"
 #include "graph/graph.h"
+#include "graph/roots.h"
 #include "oracle.h"
+
+#include <regex.h>
 
 static struct target targets[16];
 static size_t ntargets;
@@ -108,6 +111,79 @@ START_TEST(referents_and_garbage)
 }
 END_TEST
 
+/* Why is it alive: for each leak pattern (shared/leak-patterns.md, the
+ * scenarios' "Expect:" blocks), some object of the leaked type must have a
+ * shortest chain from a root that reads as the documented Python path. */
+static const struct {
+	const char *scenario, *type, *path;
+} chains[] = {
+	{ "cache_growth", "__main__.Request", "^__main__\\._cache\\[[0-9]+\\]$" },
+	{ "class_registry", "__main__.Plugin", "^__main__\\.Plugin\\.instances\\[[0-9]+\\]$" },
+	{ "closure_capture", "__main__.Blob", "^__main__\\.HANDLE\\.<closure cache>\\[[0-9]+\\]$" },
+	{ "conn_pool", "__main__.Connection", "^__main__\\.POOL\\.in_use\\[[0-9]+\\]$" },
+	{ "listeners", "__main__.Handler", "^__main__\\.BUS\\.listeners\\[[0-9]+\\]\\.__self__$" },
+	{ "demo_leak", "__main__.Handler", "^__main__\\.BUS\\.listeners\\[[0-9]+\\]\\.__self__$" },
+	{ "lru_unbounded", "__main__.Page", "^__main__\\.render\\.<lru_cache>\\['/item/[0-9]+'\\]$" },
+	{ "thread_local", "__main__.Record",
+	  "^<thread worker-1> worker\\(\\) local local_data\\[[0-9]+\\]$" },
+	{ "saved_exception", "__main__.Row",
+	  "^__main__\\.LAST_ERROR\\.__traceback__(\\.tb_next)*\\.tb_frame local rows\\[[0-9]+\\]$" },
+	{ "saveall", "__main__.Temp", "^gc\\.garbage\\[[0-9]+\\]$" },
+	{ "suspended", "__main__.Item", "^__main__\\.GEN(\\.gi_frame)? local buf\\[[0-9]+\\]$" },
+	{ "suspended", "__main__.Item", "^__main__\\.TASK.* local rows\\[[0-9]+\\]$" },
+};
+#define NCHAINS (sizeof(chains) / sizeof(chains[0]))
+
+START_TEST(chain_paths)
+{
+	const struct target *t = &targets[_i / NCHAINS];
+	size_t k = _i % NCHAINS;
+	const struct scenario *s = NULL;
+	for (size_t i = 0; i < nscenarios && !s; i++)
+		if (!strcmp(scenarios[i].name, chains[k].scenario))
+			s = &scenarios[i];
+	if (!s) {
+		fprintf(stderr, "SKIP chain %s: scenario not selected\n", chains[k].scenario);
+		return;
+	}
+	char dir[1200], core[1300];
+	ck_assert_msg(ensure_core(t, s, false, dir, sizeof(dir)) != NULL, "no core");
+	snprintf(core, sizeof(core), "%s/core", dir);
+	struct pl_program *p = NULL;
+	struct pl_error *err = pl_program_open(core, &(struct pl_options){ 0 }, &p);
+	ck_assert_msg(!err, "%s", err ? err->msg : "");
+	struct pl_heap h;
+	struct pl_graph g;
+	struct pl_roots r;
+	ck_assert(!pl_census(p, &h) && !pl_graph_build(&h, &g) && !pl_graph_gc(&g) &&
+		  !pl_roots_find(&g, &r));
+	regex_t re;
+	ck_assert_int_eq(regcomp(&re, chains[k].path, REG_EXTENDED | REG_NOSUB), 0);
+	size_t objects = 0, matched = 0;
+	char path[4096], sample[4096] = "";
+	for (uint32_t i = 0; i < g.n; i++) {
+		if (strcmp(h.types[h.objs[i].type].name, chains[k].type))
+			continue;
+		objects++;
+		pl_roots_path(&g, &r, i, path, sizeof(path));
+		if (regexec(&re, path, 0, NULL, 0) == 0)
+			matched++;
+		else if (!sample[0])
+			snprintf(sample, sizeof(sample), "%s", path);
+	}
+	fprintf(stderr, "%s %s %s: %zu of %zu objects have a chain like %s%s%s\n", t->name,
+		chains[k].scenario, chains[k].type, matched, objects, chains[k].path,
+		sample[0] ? "; e.g. not: " : "", sample);
+	ck_assert_msg(matched > 0, "%s %s: no %s reached as %s", t->name, chains[k].scenario,
+		      chains[k].type, chains[k].path);
+	regfree(&re);
+	pl_roots_release(&r);
+	pl_graph_release(&g);
+	pl_heap_release(&h);
+	pl_program_free(p);
+}
+END_TEST
+
 int main(void)
 {
 	ntargets = discover_targets(targets, 16);
@@ -120,6 +196,7 @@ int main(void)
 	TCase *tc = tcase_create("graph");
 	tcase_set_timeout(tc, 600);
 	tcase_add_loop_test(tc, referents_and_garbage, 0, (int)(ntargets * nscenarios));
+	tcase_add_loop_test(tc, chain_paths, 0, (int)(ntargets * NCHAINS));
 	suite_add_tcase(su, tc);
 	SRunner *sr = srunner_create(su);
 	srunner_run_all(sr, CK_NORMAL);

@@ -9,6 +9,8 @@
 #include "../coredump/program.h"
 #include "../render/census.h"
 #include "../render/graphout.h"
+#include "../render/report.h"
+#include "../graph/retained.h"
 #include "options.h"
 
 static int fail(struct pl_error *err)
@@ -51,14 +53,26 @@ int main(int argc, char **argv)
 	}
 	struct pl_graph g = { 0 };
 	struct pl_cycles cyc = { 0 };
-	bool need_graph = !info && strcmp(c.command, "types") != 0 &&
+	bool types = !strcmp(c.command, "types"), report = !strcmp(c.command, "report");
+	bool need_graph = !info && (!types || c.retained) &&
 			  (strcmp(c.command, "objects") != 0 || c.format == PL_FMT_JSONL || c.format == PL_FMT_JSON);
+	bool need_retained = report || (types && c.retained);
+	struct pl_roots roots = { 0 };
+	struct pl_retained ret = { 0 };
+	struct pl_suspect *suspects = NULL;
+	size_t nsuspects = 0;
 	if (need_graph) {
 		if (!(err = pl_graph_build(&h, &g)) && !(err = pl_graph_gc(&g)))
 			err = pl_cycles_find(&g, &cyc);
 		if (!err && c.addr)
 			err = pl_graph_reverse(&g);
+		if (!err && need_retained && !(err = pl_roots_find(&g, &roots)) &&
+		    !(err = pl_retained_compute(&g, &roots, &ret)) && report)
+			err = pl_suspects(&g, &roots, &ret, c.min_share, 32 * 1024, &suspects, &nsuspects);
 		if (err) {
+			free(suspects);
+			pl_retained_release(&ret);
+			pl_roots_release(&roots);
 			print_warnings(p);
 			pl_cycles_release(&cyc);
 			pl_graph_release(&g);
@@ -70,8 +84,11 @@ int main(int argc, char **argv)
 		pl_render_info(stdout, p, need_heap ? &h : NULL, c.format);
 		if (c.layout)
 			pl_layout_dump(&p->L, stdout);
-	} else if (!strcmp(c.command, "types")) {
-		pl_render_types(stdout, &h, c.top, c.format);
+	} else if (types) {
+		if (c.retained)
+			pl_render_types_retained(stdout, &g, &ret, c.top, c.format);
+		else
+			pl_render_types(stdout, &h, c.top, c.format);
 	} else if (!strcmp(c.command, "objects")) {
 		if (need_graph)
 			pl_render_objects_graph(stdout, &g, c.type, c.format);
@@ -80,7 +97,6 @@ int main(int argc, char **argv)
 	} else if (!strcmp(c.command, "cycles")) {
 		pl_render_cycles(stdout, &g, &cyc, c.top, c.format);
 	} else if (!strcmp(c.command, "chain")) {
-		struct pl_roots roots;
 		uint32_t node = PL_NONE;
 		if ((err = pl_roots_find(&g, &roots))) {
 			pl_cycles_release(&cyc);
@@ -97,8 +113,8 @@ int main(int argc, char **argv)
 		}
 		if (node != PL_NONE)
 			pl_render_chain(stdout, &g, &roots, node, c.format);
-		pl_roots_release(&roots);
 		if (node == PL_NONE) {
+			pl_roots_release(&roots);
 			if (c.addr)
 				fprintf(stderr, "pyleak-core: no object at %s in %s (addresses come from "
 						"'pyleak-core objects' or a report)\n", c.addr, c.core);
@@ -123,14 +139,13 @@ int main(int argc, char **argv)
 		}
 		pl_render_refs(stdout, &g, node, !strcmp(c.command, "referrers"), c.format);
 	} else {
-		pl_render_info(stdout, p, &h, c.format);
-		if (c.format == PL_FMT_TEXT)
-			fputs("\nlargest types:\n", stdout);
-		pl_render_types(stdout, &h, c.top < 20 && c.top ? c.top : 20, c.format);
-		if (c.format == PL_FMT_TEXT)
-			fputs("\nunreachable cycles:\n", stdout);
-		pl_render_cycles(stdout, &g, &cyc, 10, c.format);
+		struct pl_report rep = { &g, &cyc, &roots, &ret, suspects, nsuspects,
+					 c.top ? c.top : SIZE_MAX };
+		pl_render_report(stdout, &rep, c.format);
 	}
+	free(suspects);
+	pl_retained_release(&ret);
+	pl_roots_release(&roots);
 	pl_cycles_release(&cyc);
 	pl_graph_release(&g);
 	print_warnings(p);

@@ -19,9 +19,11 @@ void pl_cli_usage(FILE *out)
 "taken from the core. A bare name (python3) is looked up in PATH.\n"
 "\n"
 "Commands:\n"
-"  report    (default) runtime summary, gc state and the largest types\n"
+"  report    (default) runtime summary, gc warnings, leak suspects with their\n"
+"            chains, the largest types by retained bytes, unreachable cycles\n"
 "  info      version, executable, libpython, build-ids, debug info, threads, gc state\n"
-"  types     objects per type, count and bytes, largest first\n"
+"  types     objects per type, count and bytes, largest first (--retained: and\n"
+"            the bytes they keep alive, from the dominator tree)\n"
 "  objects   every object: address, type, size, refcount, generation; with\n"
 "            --format=jsonl also referents, unreachable, ext_refs (see the man page)\n"
 "  cycles    unreachable objects grouped into cycles, what gc.collect() would free\n"
@@ -42,6 +44,9 @@ void pl_cli_usage(FILE *out)
 "                       (repeatable); /usr/lib/debug is always searched\n"
 "      --force          read a truncated core or one taken during a collection\n"
 "      --layout         info: print every CPython offset taken from the debug info\n"
+"      --retained       types: add retained bytes (builds the whole graph)\n"
+"      --min-share=PCT  report: a leak suspect retains at least PCT%% of the\n"
+"                       reachable heap (default 10)\n"
 "  -h, --help           this help\n"
 "  -V, --version        version\n"
 "\n"
@@ -69,7 +74,7 @@ static bool parse_format(const char *s, enum pl_format *f)
 
 int pl_cli_parse(struct cli *c, int argc, char **argv)
 {
-	enum { O_FORMAT = 256, O_TOP, O_TYPE, O_SYSROOT, O_DEBUGDIR, O_FORCE, O_LAYOUT };
+	enum { O_FORMAT = 256, O_TOP, O_TYPE, O_SYSROOT, O_DEBUGDIR, O_FORCE, O_LAYOUT, O_RETAINED, O_MINSHARE };
 	static const struct option longopts[] = {
 		{ "format", required_argument, NULL, O_FORMAT },
 		{ "top", required_argument, NULL, O_TOP },
@@ -78,12 +83,15 @@ int pl_cli_parse(struct cli *c, int argc, char **argv)
 		{ "debug-dir", required_argument, NULL, O_DEBUGDIR },
 		{ "force", no_argument, NULL, O_FORCE },
 		{ "layout", no_argument, NULL, O_LAYOUT },
+		{ "retained", no_argument, NULL, O_RETAINED },
+		{ "min-share", required_argument, NULL, O_MINSHARE },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	memset(c, 0, sizeof(*c));
 	c->top = 25;
+	c->min_share = 0.10;
 	c->format = PL_FMT_TEXT;
 	int opt;
 	opterr = 0;
@@ -125,6 +133,17 @@ int pl_cli_parse(struct cli *c, int argc, char **argv)
 			break;
 		case O_LAYOUT:
 			c->layout = true;
+			break;
+		case O_RETAINED:
+			c->retained = true;
+			break;
+		case O_MINSHARE:
+			c->min_share = strtod(optarg, &end) / 100.0;
+			if (*end || !*optarg || c->min_share <= 0 || c->min_share > 1) {
+				fprintf(stderr, "pyleak-core: --min-share takes a percentage from 0 to 100, "
+						"not '%s'\n", optarg);
+				return 2;
+			}
 			break;
 		default:
 			fprintf(stderr, "pyleak-core: unknown option '%s'; see pyleak-core --help\n",

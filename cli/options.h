@@ -16,6 +16,8 @@ struct cli {
 	size_t ndebug_dirs;
 	bool force;
 	bool layout;             /* info --layout */
+	bool retained;           /* types --retained */
+	double min_share;        /* report: suspects retain at least this share */
 	size_t top;
 	const char *type;
 	const char *addr;        /* referents / referrers ADDR */

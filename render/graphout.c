@@ -150,7 +150,7 @@ void pl_render_cycles(FILE *out, const struct pl_graph *g, const struct pl_cycle
 	size_t n = c->ngroups;
 	if (top && top < n)
 		n = top;
-	char path[1024], hb[32];
+	char path[1024];
 	if (fmt == PL_FMT_JSON || fmt == PL_FMT_JSONL) {
 		if (fmt == PL_FMT_JSON)
 			fprintf(out, "{\"unreachable\":%u,\"unreachable_bytes\":%" PRIu64
@@ -179,8 +179,21 @@ void pl_render_cycles(FILE *out, const struct pl_graph *g, const struct pl_cycle
 	}
 	pl_render_gc_summary(out, g, c, fmt);
 	inferred_summary(out, g, fmt == PL_FMT_MARKDOWN ? "- " : "");
-	if (!c->ngroups)
+	pl_render_cycles_table(out, g, c, top, fmt);
+}
+
+void pl_render_cycles_table(FILE *out, const struct pl_graph *g, const struct pl_cycles *c,
+			    size_t top, enum pl_format fmt)
+{
+	const struct pl_heap *h = g->h;
+	size_t n = c->ngroups;
+	if (top && top < n)
+		n = top;
+	char path[1024], hb[32];
+	if (!c->ngroups) {
+		fprintf(out, "%snone\n", fmt == PL_FMT_MARKDOWN ? "- " : "  ");
 		return;
+	}
 	fprintf(out, "%s%8s %8s %12s  %s\n", fmt == PL_FMT_MARKDOWN ? "\n```\n" : "\n", "cycles",
 		"objects", "bytes", "shape, sample path");
 	for (size_t i = 0; i < n; i++) {

@@ -14,6 +14,9 @@ void pl_render_refs(FILE *out, const struct pl_graph *g, uint32_t node, bool ref
 		    enum pl_format fmt);
 void pl_render_cycles(FILE *out, const struct pl_graph *g, const struct pl_cycles *c, size_t top,
 		      enum pl_format fmt);
+/* The same table without the summary lines (the report prints those once). */
+void pl_render_cycles_table(FILE *out, const struct pl_graph *g, const struct pl_cycles *c,
+			    size_t top, enum pl_format fmt);
 /* One sentence on what gc.collect() would free now, with warnings about the
  * gc state ("gc is disabled; ..."). */
 void pl_render_gc_summary(FILE *out, const struct pl_graph *g, const struct pl_cycles *c,

@@ -18,6 +18,7 @@
 #include "coredump/program.h"
 #include "coredump/traverse.h"
 #include "graph/graph.h"
+#include "graph/retained.h"
 #include "graph/roots.h"
 #include "oracle.h"
 
@@ -184,6 +185,84 @@ START_TEST(chain_paths)
 }
 END_TEST
 
+/* Leak suspects with the report's default threshold (10% of the reachable
+ * heap): each leak below must be found at its documented path, holding the
+ * documented type; the negative controls (weak references, a bounded cache,
+ * a heap of ordinary stdlib state) must produce none. */
+static const struct {
+	const char *scenario, *path, *items;
+} suspects[] = {
+	{ "cache_growth", "^__main__\\._cache$", "__main__.Request" },
+	{ "closure_capture", "^__main__\\.CALLBACKS$", "builtins.function" },
+	{ "demo_leak", "^__main__\\.BUS\\.listeners$", "__main__.Handler" },
+	{ "lru_unbounded", "^__main__\\.render\\.<lru_cache>$", "__main__.Page" },
+	{ "saved_exception", "^__main__\\.LAST_ERROR\\.__traceback__(\\.tb_next)*\\.tb_frame local rows$",
+	  "__main__.Row" },
+	{ "thread_local", "^<thread worker-1> worker\\(\\) local local_data$", "__main__.Record" },
+	{ "weakref_fixed", NULL, NULL },
+	{ "bounded_cache", NULL, NULL },
+	{ "stdlib_mix", NULL, NULL },
+};
+#define NSUSPECTS (sizeof(suspects) / sizeof(suspects[0]))
+
+START_TEST(leak_suspects)
+{
+	const struct target *t = &targets[_i / NSUSPECTS];
+	size_t k = _i % NSUSPECTS;
+	const struct scenario *s = NULL;
+	for (size_t i = 0; i < nscenarios && !s; i++)
+		if (!strcmp(scenarios[i].name, suspects[k].scenario))
+			s = &scenarios[i];
+	if (!s) {
+		fprintf(stderr, "SKIP suspects %s: scenario not selected\n", suspects[k].scenario);
+		return;
+	}
+	char dir[1200], core[1300];
+	ck_assert_msg(ensure_core(t, s, false, dir, sizeof(dir)) != NULL, "no core");
+	snprintf(core, sizeof(core), "%s/core", dir);
+	struct pl_program *p = NULL;
+	struct pl_error *err = pl_program_open(core, &(struct pl_options){ 0 }, &p);
+	ck_assert_msg(!err, "%s", err ? err->msg : "");
+	struct pl_heap h;
+	struct pl_graph g;
+	struct pl_roots r;
+	struct pl_retained rt;
+	struct pl_suspect *sus = NULL;
+	size_t n = 0;
+	ck_assert(!pl_census(p, &h) && !pl_graph_build(&h, &g) && !pl_graph_gc(&g) &&
+		  !pl_roots_find(&g, &r) && !pl_retained_compute(&g, &r, &rt) &&
+		  !pl_suspects(&g, &r, &rt, 0.10, 32 * 1024, &sus, &n));
+	char path[4096];
+	bool found = false;
+	for (size_t i = 0; i < n; i++) {
+		pl_roots_path(&g, &r, sus[i].node, path, sizeof(path));
+		fprintf(stderr, "%s %s: suspect %s retains %llu, %llu x %s\n", t->name, s->name, path,
+			(unsigned long long)sus[i].retained, (unsigned long long)sus[i].part_count,
+			h.types[sus[i].part_type].name);
+		if (suspects[k].path) {
+			regex_t re;
+			ck_assert_int_eq(regcomp(&re, suspects[k].path, REG_EXTENDED | REG_NOSUB), 0);
+			if (regexec(&re, path, 0, NULL, 0) == 0 &&
+			    !strcmp(h.types[sus[i].part_type].name, suspects[k].items))
+				found = true;
+			regfree(&re);
+		}
+	}
+	if (suspects[k].path)
+		ck_assert_msg(found, "%s %s: no suspect at %s holding %s", t->name, s->name,
+			      suspects[k].path, suspects[k].items);
+	else
+		ck_assert_msg(n == 0, "%s %s: a negative control produced %zu suspects", t->name,
+			      s->name, n);
+	free(sus);
+	pl_retained_release(&rt);
+	pl_roots_release(&r);
+	pl_graph_release(&g);
+	pl_heap_release(&h);
+	pl_program_free(p);
+}
+END_TEST
+
 int main(void)
 {
 	ntargets = discover_targets(targets, 16);
@@ -197,6 +276,7 @@ int main(void)
 	tcase_set_timeout(tc, 600);
 	tcase_add_loop_test(tc, referents_and_garbage, 0, (int)(ntargets * nscenarios));
 	tcase_add_loop_test(tc, chain_paths, 0, (int)(ntargets * NCHAINS));
+	tcase_add_loop_test(tc, leak_suspects, 0, (int)(ntargets * NSUSPECTS));
 	suite_add_tcase(su, tc);
 	SRunner *sr = srunner_create(su);
 	srunner_run_all(sr, CK_NORMAL);

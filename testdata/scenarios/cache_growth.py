@@ -10,7 +10,7 @@ Expect:
     gc: enabled
     suspect: __main__._cache (list, 500 items)
     chain: __main__._cache[i]
-    retained: 500 __main__.Request (each with a 256-byte body)
+    retained: 500 __main__.Request (each with a 2 KiB body)
     garbage: no __main__ objects
 """
 import os
@@ -31,7 +31,7 @@ class Request:
         self.rid = rid
         self.kind = kind
         self.headers = {"x-request-id": str(rid), "kind": kind}
-        self.body = bytes(256)
+        self.body = bytes(2048)
 
 
 def validate(req):

@@ -4,7 +4,7 @@
    enclosing `cache = {}`: the dict lives in a cell of HANDLE.__closure__ and
    only grows (300 keys).
 2. register() appends `lambda x, d=big: None` to CALLBACKS: the default value
-   keeps a 200-float list alive per callback (50 callbacks).
+   keeps a 1000-float list alive per callback (50 callbacks).
 
 Expect:
     pattern: A3
@@ -14,7 +14,7 @@ Expect:
     retained: 300 __main__.Blob via __main__.HANDLE.<closure cache>
     suspect: __main__.CALLBACKS (list, 50 items)
     chain: __main__.CALLBACKS[i].__defaults__[0]
-    retained: 50 builtins.list of 200 floats via __main__.CALLBACKS[i].__defaults__[0]
+    retained: 50 builtins.list of 1000 floats via __main__.CALLBACKS[i].__defaults__[0]
     garbage: no __main__ objects
 """
 import os
@@ -46,7 +46,7 @@ CALLBACKS = []
 
 
 def register(i):
-    big = [float(j + i) for j in range(200)]
+    big = [float(j + i) for j in range(1000)]
     CALLBACKS.append(lambda x, d=big: None)
 
 

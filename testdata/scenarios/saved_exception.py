@@ -28,6 +28,7 @@ class Row:
     def __init__(self, i):
         self.i = i
         self.cells = [i, str(i), float(i)]
+        self.raw = bytes(512)  # the source line as read
 
 
 def parse(batch_no):

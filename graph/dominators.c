@@ -1,0 +1,144 @@
+#include "config.h"
+#include "dominators.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NONE UINT32_MAX
+
+/* Path compression on the forest of processed vertices (dfs numbers): after
+ * it, label[v] is the vertex of least semi on the path from v up to (not
+ * including) the root of its tree. Iterative, with an explicit stack. */
+static void compress(uint32_t v, uint32_t *ancestor, uint32_t *label, const uint32_t *semi,
+		     uint32_t *stack)
+{
+	uint32_t sp = 0;
+	while (ancestor[ancestor[v]] != NONE) {
+		stack[sp++] = v;
+		v = ancestor[v];
+	}
+	while (sp) {
+		uint32_t x = stack[--sp];
+		uint32_t a = ancestor[x];
+		if (semi[label[a]] < semi[label[x]])
+			label[x] = label[a];
+		ancestor[x] = ancestor[a];
+	}
+}
+
+struct pl_error *pl_dominators(uint32_t n, const uint32_t *off, const uint32_t *dst,
+			       const uint32_t *roff, const uint32_t *rsrc, const uint32_t *roots,
+			       size_t nroots, uint32_t *idom, uint32_t *order, uint32_t *norder)
+{
+	/* dfs numbers: 0 is the super-root, 1..N-1 reached nodes */
+	uint32_t *dfn = malloc(((size_t)n + 1) * sizeof(*dfn));
+	uint32_t *vertex = malloc(((size_t)n + 2) * sizeof(*vertex));
+	uint32_t *parent = malloc(((size_t)n + 2) * sizeof(*parent));
+	uint32_t *semi = malloc(((size_t)n + 2) * sizeof(*semi));
+	uint32_t *dom = malloc(((size_t)n + 2) * sizeof(*dom));
+	uint32_t *ancestor = malloc(((size_t)n + 2) * sizeof(*ancestor));
+	uint32_t *label = malloc(((size_t)n + 2) * sizeof(*label));
+	uint32_t *cursor = malloc(((size_t)n + 2) * sizeof(*cursor));  /* DFS stack, then scratch */
+	struct pl_error *err = NULL;
+	if (!dfn || !vertex || !parent || !semi || !dom || !ancestor || !label || !cursor) {
+		err = pl_error(PL_E_NOMEM, "out of memory computing dominators");
+		goto out;
+	}
+	memset(dfn, 0xff, (size_t)n * sizeof(*dfn));
+	uint32_t N = 1;
+	vertex[0] = NONE;
+	parent[0] = NONE;
+	/* Iterative DFS. The stack holds dfs numbers; cursor[k] is the next
+	 * edge to look at for stack entry k (for the super-root: next root). */
+	uint32_t *stack = order;   /* order doubles as the DFS stack: it is only
+				    * filled with the preorder at the end */
+	uint32_t sp = 0;
+	stack[sp] = 0;
+	cursor[sp++] = 0;
+	while (sp) {
+		uint32_t v = stack[sp - 1];
+		uint32_t w = NONE;
+		if (v == 0) {
+			while (cursor[sp - 1] < nroots && w == NONE) {
+				uint32_t r = roots[cursor[sp - 1]++];
+				if (r < n && dfn[r] == NONE)
+					w = r;
+			}
+		} else {
+			uint32_t node = vertex[v];
+			while (cursor[sp - 1] < off[node + 1] && w == NONE) {
+				uint32_t t = dst[cursor[sp - 1]++];
+				if (dfn[t] == NONE)
+					w = t;
+			}
+		}
+		if (w == NONE) {
+			sp--;
+			continue;
+		}
+		dfn[w] = N;
+		vertex[N] = w;
+		parent[N] = v;
+		stack[sp] = N;
+		cursor[sp++] = off[w];
+		N++;
+	}
+	/* roots are predecessors of... the super-root is a predecessor of
+	 * every root: mark them */
+	bool *is_root = calloc(n ? n : 1, 1);
+	if (!is_root) {
+		err = pl_error(PL_E_NOMEM, "out of memory computing dominators");
+		goto out;
+	}
+	for (size_t i = 0; i < nroots; i++)
+		if (roots[i] < n)
+			is_root[roots[i]] = true;
+	for (uint32_t i = 0; i < N; i++) {
+		semi[i] = i;
+		label[i] = i;
+		ancestor[i] = NONE;
+		dom[i] = parent[i];
+	}
+	for (uint32_t w = N - 1; w >= 1; w--) {
+		uint32_t node = vertex[w];
+		if (is_root[node])
+			semi[w] = 0;
+		for (uint32_t e = roff[node]; e < roff[node + 1]; e++) {
+			uint32_t v = dfn[rsrc[e]];
+			if (v == NONE)
+				continue;
+			uint32_t u = v;
+			if (ancestor[v] != NONE) {
+				compress(v, ancestor, label, semi, cursor);
+				u = label[v];
+			}
+			if (semi[u] < semi[w])
+				semi[w] = semi[u];
+		}
+		label[w] = w;
+		ancestor[w] = parent[w];
+	}
+	/* idom: the nearest common ancestor step */
+	for (uint32_t w = 1; w < N; w++)
+		while (dom[w] > semi[w])
+			dom[w] = dom[dom[w]];
+	for (uint32_t i = 0; i < n; i++)
+		idom[i] = NONE;
+	for (uint32_t w = 1; w < N; w++)
+		idom[vertex[w]] = dom[w] == 0 ? PL_DOM_SUPER : vertex[dom[w]];
+	for (uint32_t w = 1; w < N; w++)
+		order[w - 1] = vertex[w];
+	*norder = N - 1;
+	free(is_root);
+out:
+	free(dfn);
+	free(vertex);
+	free(parent);
+	free(semi);
+	free(dom);
+	free(ancestor);
+	free(label);
+	free(cursor);
+	return err;
+}

@@ -1,0 +1,266 @@
+#include "config.h"
+#include "retained.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "coredump/program.h"
+#include "dominators.h"
+
+void pl_retained_release(struct pl_retained *rt)
+{
+	free(rt->idom);
+	free(rt->retained);
+	free(rt->type_retained);
+	free(rt->coff);
+	free(rt->child);
+	memset(rt, 0, sizeof(*rt));
+}
+
+struct pl_error *pl_retained_compute(struct pl_graph *g, const struct pl_roots *r,
+				     struct pl_retained *rt)
+{
+	memset(rt, 0, sizeof(*rt));
+	struct pl_heap *h = g->h;
+	struct pl_error *err = pl_graph_reverse(g);
+	if (err)
+		return err;
+	uint32_t n = g->n, norder = 0;
+	uint32_t *roots = malloc((r->n + 1) * sizeof(*roots));
+	uint32_t *order = malloc(((size_t)n + 2) * sizeof(*order));
+	rt->idom = malloc(((size_t)n + 1) * sizeof(*rt->idom));
+	rt->retained = calloc((size_t)n + 1, sizeof(*rt->retained));
+	rt->type_retained = calloc(h->ntypes + 1, sizeof(*rt->type_retained));
+	rt->coff = calloc((size_t)n + 2, sizeof(*rt->coff));
+	if (!roots || !order || !rt->idom || !rt->retained || !rt->type_retained || !rt->coff) {
+		err = pl_error(PL_E_NOMEM, "out of memory computing retained sizes");
+		goto out;
+	}
+	for (size_t i = 0; i < r->n; i++)
+		roots[i] = r->r[i].node;
+	if ((err = pl_dominators(n, g->off, g->dst, g->roff, g->rsrc, roots, r->n, rt->idom, order,
+				 &norder)))
+		goto out;
+	/* retained: children before parents (reverse preorder) */
+	for (uint32_t i = norder; i-- > 0;) {
+		uint32_t v = order[i];
+		rt->retained[v] += h->objs[v].size;
+		if (rt->idom[v] < n)
+			rt->retained[rt->idom[v]] += rt->retained[v];
+		else
+			rt->reachable_bytes += rt->retained[v];
+	}
+	rt->reachable_objects = norder;
+	/* dominator tree children (CSR), in preorder */
+	for (uint32_t i = 0; i < norder; i++)
+		if (rt->idom[order[i]] < n)
+			rt->coff[rt->idom[order[i]] + 1]++;
+	for (uint32_t i = 0; i < n; i++)
+		rt->coff[i + 1] += rt->coff[i];
+	rt->child = malloc(((size_t)rt->coff[n] + 1) * sizeof(*rt->child));
+	uint32_t *fill = malloc(((size_t)n + 1) * sizeof(*fill));
+	if (!rt->child || !fill) {
+		free(fill);
+		err = pl_error(PL_E_NOMEM, "out of memory computing retained sizes");
+		goto out;
+	}
+	memcpy(fill, rt->coff, ((size_t)n + 1) * sizeof(*fill));
+	for (uint32_t i = 0; i < norder; i++)
+		if (rt->idom[order[i]] < n)
+			rt->child[fill[rt->idom[order[i]]]++] = order[i];
+	/* per type: an instance counts unless another instance of its type
+	 * dominates it (then its bytes are already in that one's). A DFS of
+	 * the dominator tree keeps, per type, how many of its instances are on
+	 * the current path. */
+	uint32_t *active = calloc(h->ntypes + 1, sizeof(*active));
+	uint32_t *stack = fill;     /* reuse: nodes on the DFS stack */
+	uint8_t *entered = calloc((size_t)n + 1, 1);
+	if (!active || !entered) {
+		free(active);
+		free(entered);
+		free(fill);
+		err = pl_error(PL_E_NOMEM, "out of memory computing retained sizes");
+		goto out;
+	}
+	for (uint32_t i = 0; i < norder; i++) {
+		uint32_t top = order[i];
+		if (rt->idom[top] < n)
+			continue;   /* start from the super-root's children */
+		uint32_t sp = 0;
+		stack[sp++] = top;
+		while (sp) {
+			uint32_t v = stack[sp - 1];
+			uint32_t t = h->objs[v].type;
+			if (!entered[v]) {
+				entered[v] = 1;
+				if (!active[t])
+					rt->type_retained[t] += rt->retained[v];
+				active[t]++;
+				for (uint32_t c = rt->coff[v]; c < rt->coff[v + 1]; c++)
+					stack[sp++] = rt->child[c];
+			} else {
+				active[t]--;
+				sp--;
+			}
+		}
+	}
+	free(active);
+	free(entered);
+	free(fill);
+out:
+	free(roots);
+	free(order);
+	if (err)
+		pl_retained_release(rt);
+	return err;
+}
+
+static bool is_container(enum pl_kind k)
+{
+	return k == PL_K_LIST || k == PL_K_DICT || k == PL_K_SET || k == PL_K_FROZENSET ||
+	       k == PL_K_TUPLE;
+}
+
+static uint64_t items_of(struct pl_heap *h, uint32_t v, const struct pl_retained *rt)
+{
+	struct pl_program *p = h->p;
+	const struct pl_layout *L = &p->L;
+	uint64_t addr = h->objs[v].addr;
+	int64_t n = -1;
+	switch (h->types[h->objs[v].type].kind) {
+	case PL_K_LIST:
+	case PL_K_TUPLE:
+		pl_as_u64(&p->as, addr + (uint64_t)L->ob_size, (uint64_t *)&n);
+		break;
+	case PL_K_DICT:
+		pl_as_u64(&p->as, addr + (uint64_t)L->dict_used, (uint64_t *)&n);
+		break;
+	default:
+		break;
+	}
+	return n >= 0 ? (uint64_t)n : rt->coff[v + 1] - rt->coff[v];
+}
+
+/* What a child of an accumulation point stands for: itself when it is an
+ * object of a user type, else (a bound method, a cell, a dict, a tuple) the
+ * largest thing it alone holds, reached through `via`. */
+static uint32_t principal(const struct pl_graph *g, const struct pl_retained *rt, uint32_t c,
+			  char *via, size_t len)
+{
+	struct pl_heap *h = g->h;
+	const struct pl_type *t = &h->types[h->objs[c].type];
+	via[0] = 0;
+	if (t->heap && !is_container(t->kind))
+		return c;
+	uint32_t best = PL_NONE;
+	for (uint32_t k = rt->coff[c]; k < rt->coff[c + 1]; k++)
+		if (best == PL_NONE || rt->retained[rt->child[k]] > rt->retained[best])
+			best = rt->child[k];
+	if (best == PL_NONE || !h->types[h->objs[best].type].heap)
+		return c;
+	pl_graph_edge_label(g, c, best, via, len);
+	if (via[0] == '.' && !strcmp(via, ".?"))
+		via[0] = 0;
+	return best;
+}
+
+static int by_retained(const void *a, const void *b)
+{
+	const struct pl_suspect *x = a, *y = b;
+	return x->retained < y->retained ? 1 : x->retained > y->retained ? -1 : 0;
+}
+
+struct pl_error *pl_suspects(struct pl_graph *g, const struct pl_roots *r,
+			     const struct pl_retained *rt, double min_share, uint64_t min_bytes,
+			     struct pl_suspect **out, size_t *nout)
+{
+	struct pl_heap *h = g->h;
+	uint64_t threshold = (uint64_t)((double)rt->reachable_bytes * min_share);
+	if (threshold < min_bytes)
+		threshold = min_bytes;
+	struct pl_suspect *s = NULL;
+	size_t n = 0, cap = 0;
+	uint32_t *counts = calloc(h->ntypes + 1, sizeof(*counts));
+	if (!counts)
+		return pl_error(PL_E_NOMEM, "out of memory finding suspects");
+	for (uint32_t v = 0; v < g->n; v++) {
+		if (rt->idom[v] != PL_DOM_SUPER || rt->retained[v] < threshold)
+			continue;
+		uint8_t kind = r->root[v] != PL_NONE ? r->r[r->root[v]].kind : PL_ROOT_INTERP;
+		if (kind == PL_ROOT_INTERP)
+			continue;   /* sys.modules and friends hold the program itself */
+		enum pl_kind k = h->types[h->objs[v].type].kind;
+		if (k == PL_K_MODULE || k == PL_K_TYPE || k == PL_K_FUNCTION || k == PL_K_CODE)
+			continue;
+		/* a module's or class's namespace is program structure */
+		uint32_t par = r->parent[v];
+		if (k == PL_K_DICT && par != PL_NONE &&
+		    (h->types[h->objs[par].type].kind == PL_K_MODULE ||
+		     h->types[h->objs[par].type].kind == PL_K_TYPE))
+			continue;
+		/* walk down while one child holds most of it */
+		uint32_t at = v;
+		for (int depth = 0; depth < 64; depth++) {
+			uint32_t best = PL_NONE;
+			for (uint32_t c = rt->coff[at]; c < rt->coff[at + 1]; c++)
+				if (best == PL_NONE || rt->retained[rt->child[c]] > rt->retained[best])
+					best = rt->child[c];
+			if (best == PL_NONE || rt->retained[best] * 10 < rt->retained[at] * 8)
+				break;
+			at = best;
+		}
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			struct pl_suspect *ns = realloc(s, cap * sizeof(*ns));
+			if (!ns) {
+				free(s);
+				free(counts);
+				return pl_error(PL_E_NOMEM, "out of memory finding suspects");
+			}
+			s = ns;
+		}
+		struct pl_suspect *sp = &s[n++];
+		memset(sp, 0, sizeof(*sp));
+		sp->node = at;
+		sp->retained = rt->retained[at];
+		sp->items = items_of(h, at, rt);
+		/* composition: the most common principal type among its children */
+		uint32_t best_t = UINT32_MAX;
+		char via[64] = "";
+		for (uint32_t c = rt->coff[at]; c < rt->coff[at + 1]; c++) {
+			char v2[64];
+			uint32_t p = principal(g, rt, rt->child[c], v2, sizeof(v2));
+			uint32_t t = h->objs[p].type;
+			if (++counts[t] > (best_t == UINT32_MAX ? 0 : counts[best_t])) {
+				best_t = t;
+				snprintf(via, sizeof(via), "%s", v2);
+			}
+		}
+		if (best_t != UINT32_MAX) {
+			sp->part_type = best_t;
+			sp->part_count = counts[best_t];
+			snprintf(sp->part_via, sizeof(sp->part_via), "%s", via);
+		} else {
+			sp->part_type = h->objs[at].type;
+		}
+		for (uint32_t c = rt->coff[at]; c < rt->coff[at + 1]; c++) {
+			char v2[64];
+			counts[h->objs[principal(g, rt, rt->child[c], v2, sizeof(v2))].type] = 0;
+		}
+		/* long-lived referrer: old container, mostly young children */
+		if (h->objs[at].gen == 2) {
+			uint64_t young = 0, all = 0;
+			for (uint32_t e = g->off[at]; e < g->off[at + 1]; e++) {
+				uint8_t gen = h->objs[g->dst[e]].gen;
+				all += gen <= 2;
+				young += gen == 0;
+			}
+			sp->long_lived = all >= 16 && young * 2 > all;
+		}
+	}
+	free(counts);
+	qsort(s, n, sizeof(*s), by_retained);
+	*out = s;
+	*nout = n;
+	return NULL;
+}

@@ -1,0 +1,236 @@
+#include "config.h"
+#include "report.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coredump/program.h"
+#include "graphout.h"
+#include "json.h"
+
+static const struct pl_retained *sort_rt;
+static const struct pl_heap *sort_h;
+
+static int by_retained(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	uint64_t rx = sort_rt->type_retained[x], ry = sort_rt->type_retained[y];
+	if (rx != ry)
+		return rx < ry ? 1 : -1;
+	return strcmp(sort_h->types[x].name, sort_h->types[y].name);
+}
+
+static size_t sorted_types(const struct pl_heap *h, const struct pl_retained *rt, uint32_t **out)
+{
+	uint32_t *idx = malloc((h->ntypes + 1) * sizeof(*idx));
+	size_t n = 0;
+	if (!idx)
+		return 0;
+	for (size_t i = 0; i < h->ntypes; i++)
+		if (h->types[i].valid && (h->types[i].count || rt->type_retained[i]))
+			idx[n++] = (uint32_t)i;
+	sort_rt = rt;
+	sort_h = h;
+	qsort(idx, n, sizeof(*idx), by_retained);
+	*out = idx;
+	return n;
+}
+
+void pl_render_types_retained(FILE *out, const struct pl_graph *g, const struct pl_retained *rt,
+			      size_t top, enum pl_format fmt)
+{
+	const struct pl_heap *h = g->h;
+	uint32_t *idx = NULL;
+	size_t n = sorted_types(h, rt, &idx);
+	if (top && top < n)
+		n = top;
+	char a[32], b[32];
+	if (fmt == PL_FMT_JSON || fmt == PL_FMT_JSONL) {
+		if (fmt == PL_FMT_JSON)
+			fputs("{\"types\":[", out);
+		for (size_t i = 0; i < n; i++) {
+			const struct pl_type *t = &h->types[idx[i]];
+			fprintf(out, "%s{\"type\":", i && fmt == PL_FMT_JSON ? "," : "");
+			pl_json_cstr(out, t->name);
+			fprintf(out, ",\"count\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"retained_bytes\":%" PRIu64 "}%s",
+				t->count, t->bytes, rt->type_retained[idx[i]], fmt == PL_FMT_JSONL ? "\n" : "");
+		}
+		if (fmt == PL_FMT_JSON)
+			fputs("]}\n", out);
+	} else if (fmt == PL_FMT_MARKDOWN) {
+		fputs("| type | objects | bytes | retained |\n|---|---:|---:|---:|\n", out);
+		for (size_t i = 0; i < n; i++) {
+			const struct pl_type *t = &h->types[idx[i]];
+			fprintf(out, "| `%s` | %" PRIu64 " | %s | %s |\n", t->name, t->count,
+				pl_human_bytes(t->bytes, a, sizeof(a)),
+				pl_human_bytes(rt->type_retained[idx[i]], b, sizeof(b)));
+		}
+	} else {
+		fprintf(out, "%10s %12s %12s  %s\n", "objects", "bytes", "retained", "type");
+		for (size_t i = 0; i < n; i++) {
+			const struct pl_type *t = &h->types[idx[i]];
+			fprintf(out, "%10" PRIu64 " %12s %12s  %s\n", t->count, pl_human_bytes(t->bytes, a, sizeof(a)),
+				pl_human_bytes(rt->type_retained[idx[i]], b, sizeof(b)), t->name);
+		}
+	}
+	free(idx);
+}
+
+static const char *tname(const struct pl_graph *g, uint32_t i)
+{
+	return g->h->types[g->h->objs[i].type].name;
+}
+
+/* "`__main__.BUS.listeners` (list, 400 items) retains 1.1 MiB (12% of the
+ * reachable heap): 400 × `__main__.Handler` via `.__self__`" */
+static void suspect_sentence(FILE *out, const struct pl_report *r, const struct pl_suspect *s,
+			     const char *q)
+{
+	const struct pl_graph *g = r->g;
+	char path[2048], hb[32];
+	pl_roots_path(g, r->roots, s->node, path, sizeof(path));
+	double share = r->rt->reachable_bytes ? 100.0 * (double)s->retained / (double)r->rt->reachable_bytes : 0;
+	fprintf(out, "%s%s%s (%s, %" PRIu64 " items) retains %s (%.0f%% of the reachable heap)", q,
+		path[0] ? path : "?", q, pl_short_type(tname(g, s->node)), s->items,
+		pl_human_bytes(s->retained, hb, sizeof(hb)), share);
+	if (s->part_count)
+		fprintf(out, ": %" PRIu64 " × %s%s%s%s%s%s%s", s->part_count, q,
+			g->h->types[s->part_type].name, q, s->part_via[0] ? " via " : "", q, s->part_via,
+			s->part_via[0] ? q : "");
+	if (s->long_lived)
+		fprintf(out, "; an old-generation container holding mostly young objects");
+	fputc('\n', out);
+}
+
+static void json_suspect(FILE *out, const struct pl_report *r, const struct pl_suspect *s)
+{
+	const struct pl_graph *g = r->g;
+	const struct pl_heap *h = g->h;
+	char path[2048], lab[256];
+	uint32_t chain[256];
+	uint32_t n = pl_roots_chain(r->roots, s->node, chain, 256);
+	pl_roots_path(g, r->roots, s->node, path, sizeof(path));
+	fprintf(out, "{\"addr\":\"0x%" PRIx64 "\",\"type\":", h->objs[s->node].addr);
+	pl_json_cstr(out, tname(g, s->node));
+	fprintf(out, ",\"retained_bytes\":%" PRIu64 ",\"count\":%" PRIu64 ",\"items_type\":", s->retained,
+		s->part_count);
+	pl_json_cstr(out, s->part_count ? h->types[s->part_type].name : "");
+	fprintf(out, ",\"items_via\":");
+	pl_json_cstr(out, s->part_via);
+	fprintf(out, ",\"reason\":");
+	pl_json_cstr(out, s->long_lived ? "long-lived referrer: old container holding young objects"
+				       : "retains a large share of the reachable heap");
+	fprintf(out, ",\"path\":");
+	pl_json_cstr(out, path);
+	fprintf(out, ",\"root\":");
+	if (n) {
+		const struct pl_root *root = &r->roots->r[r->roots->root[s->node]];
+		fprintf(out, "{\"kind\":");
+		pl_json_cstr(out, pl_root_kind_name(root->kind));
+		fprintf(out, ",\"label\":");
+		pl_json_cstr(out, root->label);
+		fputc('}', out);
+	} else {
+		fputs("null", out);
+	}
+	fprintf(out, ",\"chain\":[");
+	for (uint32_t i = 0; i < n; i++) {
+		fprintf(out, "%s{\"addr\":\"0x%" PRIx64 "\",\"type\":", i ? "," : "", h->objs[chain[i]].addr);
+		pl_json_cstr(out, tname(g, chain[i]));
+		fprintf(out, ",\"edge\":");
+		if (i + 1 < n)
+			pl_json_cstr(out, pl_graph_edge_label(g, chain[i], chain[i + 1], lab, sizeof(lab)));
+		else
+			fputs("null", out);
+		fputc('}', out);
+	}
+	fputs("]}", out);
+}
+
+void pl_render_report(FILE *out, const struct pl_report *r, enum pl_format fmt)
+{
+	const struct pl_graph *g = r->g;
+	struct pl_heap *h = g->h;
+	struct pl_program *p = h->p;
+	const struct pl_gcstate *gc = &p->rt.gc;
+	if (fmt == PL_FMT_JSON || fmt == PL_FMT_JSONL) {
+		char a[81];
+		fprintf(out, "{\"schema_version\":%d,\"core\":", PL_REPORT_SCHEMA);
+		pl_json_cstr(out, p->core->path);
+		fprintf(out, ",\"python\":{\"version\":");
+		pl_json_cstr(out, p->rt.version);
+		fprintf(out, ",\"executable\":");
+		pl_json_cstr(out, p->main && p->main->disk_path ? p->main->disk_path : "");
+		fprintf(out, ",\"libpython\":");
+		pl_json_cstr(out, p->pyfile->disk_path);
+		fprintf(out, ",\"build_id\":");
+		pl_json_cstr(out, pl_build_id_hex(p->pyfile->build_id, p->pyfile->build_id_len, a));
+		fprintf(out, ",\"threads\":%zu},\"gc\":{\"enabled\":%s,\"debug\":%d,\"saveall\":%s,"
+			"\"collecting\":%s,\"thresholds\":[%d,%d,%d],\"counts\":[%d,%d,%d],"
+			"\"garbage\":%" PRId64 ",\"unreachable_objects\":%u,\"unreachable_bytes\":%" PRIu64
+			",\"cycles\":%u},", p->rt.nthreads, gc->enabled ? "true" : "false", gc->debug,
+			gc->debug & 32 ? "true" : "false", gc->collecting ? "true" : "false",
+			gc->gen[0].threshold, gc->gen[1].threshold, gc->gen[2].threshold, gc->gen[0].count,
+			gc->gen[1].count, gc->gen[2].count, gc->garbage_len, g->nunreachable,
+			g->unreachable_bytes, r->cycles->ncomp);
+		fprintf(out, "\"heap\":{\"objects\":%zu,\"gc_objects\":%u,\"bytes\":%" PRIu64
+			",\"reachable_bytes\":%" PRIu64 ",\"inferred_objects\":%u,\"held_from_c\":%u},",
+			h->nobjs, g->ntracked, h->total_bytes, r->rt->reachable_bytes, g->ninferred,
+			r->roots->nheld_from_c);
+		uint32_t *idx = NULL;
+		size_t nt = sorted_types(h, r->rt, &idx);
+		if (nt > r->top)
+			nt = r->top;
+		fputs("\"types\":[", out);
+		for (size_t i = 0; i < nt; i++) {
+			const struct pl_type *t = &h->types[idx[i]];
+			fprintf(out, "%s{\"type\":", i ? "," : "");
+			pl_json_cstr(out, t->name);
+			fprintf(out, ",\"count\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"retained_bytes\":%" PRIu64 "}",
+				t->count, t->bytes, r->rt->type_retained[idx[i]]);
+		}
+		free(idx);
+		fputs("],\"suspects\":[", out);
+		for (size_t i = 0; i < r->nsuspects && i < r->top; i++) {
+			if (i)
+				fputc(',', out);
+			json_suspect(out, r, &r->suspects[i]);
+		}
+		fputs("],\"cycles\":", out);
+		pl_render_cycles(out, g, r->cycles, r->top, PL_FMT_JSON);
+		fputs("}\n", out);
+		return;
+	}
+	bool md = fmt == PL_FMT_MARKDOWN;
+	const char *q = md ? "`" : "";
+	char hb[32], hb2[32];
+	fprintf(out, md ? "## pyleak-core report: `%s`\n\n" : "pyleak-core report: %s\n", p->core->path);
+	fprintf(out, "%sPython %s, %s, %zu thread%s; %u gc objects, %s; %s reachable from roots\n",
+		md ? "- " : "", p->rt.version, p->main && p->main->disk_path ? p->main->disk_path : "?",
+		p->rt.nthreads, p->rt.nthreads == 1 ? "" : "s", g->ntracked,
+		pl_human_bytes(h->total_bytes, hb, sizeof(hb)),
+		pl_human_bytes(r->rt->reachable_bytes, hb2, sizeof(hb2)));
+	if (p->core->has_siginfo && p->core->sig_signo && p->core->sig_signo != 19)
+		fprintf(out, "%sthe process died of %s\n", md ? "- " : "", pl_signal_name(p->core->sig_signo));
+	fprintf(out, md ? "\n### Garbage collector\n\n" : "\ngc:\n");
+	pl_render_gc_summary(out, g, r->cycles, md ? PL_FMT_MARKDOWN : PL_FMT_TEXT);
+	if (g->ninferred)
+		fprintf(out, "%sedges of %u objects were inferred (types whose tp_traverse is not "
+			"emulated; see 'cycles')\n", md ? "- " : "", g->ninferred);
+	if (r->roots->nheld_from_c)
+		fprintf(out, "%s%u objects are held from outside Python objects (C extensions, C stack, "
+			"or leaked references): see 'chain'\n", md ? "- " : "", r->roots->nheld_from_c);
+	fprintf(out, md ? "\n### Leak suspects\n\n" : "\nleak suspects:\n");
+	if (!r->nsuspects)
+		fprintf(out, "%snone: no single object reached from a global, a thread or C retains a "
+			"large share of the heap\n", md ? "- " : "  ");
+	for (size_t i = 0; i < r->nsuspects && i < r->top; i++) {
+		fprintf(out, md ? "%zu. " : "  %zu. ", i + 1);
+		suspect_sentence(out, r, &r->suspects[i], q);
+	}
+	fprintf(out, md ? "\n### Largest types by retained bytes\n\n" : "\nlargest types by retained bytes:\n");
+	pl_render_types_retained(out, g, r->rt, r->top < 15 ? r->top : 15, fmt);
+	fprintf(out, md ? "\n### Unreachable cycles\n\n" : "\nunreachable cycles:\n");
+	pl_render_cycles_table(out, g, r->cycles, 10, fmt);
+}

@@ -1,0 +1,134 @@
+/* pl_dominators against the definition, on random graphs: d dominates v
+ * when every path from the super-root (whose successors are the roots) to v
+ * passes through d; the immediate dominator is the strict dominator that
+ * every other strict dominator of v dominates. */
+#include "config.h"
+
+#include <check.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "graph/dominators.h"
+
+#define MAXN 48
+
+struct g {
+	uint32_t n, off[MAXN + 1], dst[MAXN * MAXN], roff[MAXN + 1], rsrc[MAXN * MAXN];
+	uint32_t roots[MAXN];
+	size_t nroots;
+};
+
+static void make(struct g *g, unsigned seed)
+{
+	srand(seed);
+	memset(g, 0, sizeof(*g));
+	g->n = 1 + (uint32_t)(rand() % MAXN);
+	uint32_t m = 0, indeg[MAXN + 1] = { 0 };
+	int density = 1 + rand() % 4;
+	for (uint32_t v = 0; v < g->n; v++) {
+		g->off[v] = m;
+		for (uint32_t w = 0; w < g->n; w++)
+			if (rand() % (int)(g->n + 1) < density) {
+				g->dst[m++] = w;
+				indeg[w]++;
+			}
+	}
+	g->off[g->n] = m;
+	for (uint32_t v = 0; v < g->n; v++)
+		g->roff[v + 1] = g->roff[v] + indeg[v];
+	uint32_t fill[MAXN];
+	memcpy(fill, g->roff, sizeof(fill));
+	for (uint32_t v = 0; v < g->n; v++)
+		for (uint32_t e = g->off[v]; e < g->off[v + 1]; e++)
+			g->rsrc[fill[g->dst[e]]++] = v;
+	g->nroots = 1 + (size_t)(rand() % 3);
+	for (size_t i = 0; i < g->nroots; i++)
+		g->roots[i] = (uint32_t)(rand() % (int)g->n);
+}
+
+/* reachable from the super-root without passing through `cut` */
+static void reach(const struct g *g, uint32_t cut, bool *seen)
+{
+	uint32_t stack[MAXN], sp = 0;
+	memset(seen, 0, MAXN);
+	for (size_t i = 0; i < g->nroots; i++)
+		if (g->roots[i] != cut && !seen[g->roots[i]]) {
+			seen[g->roots[i]] = true;
+			stack[sp++] = g->roots[i];
+		}
+	while (sp) {
+		uint32_t v = stack[--sp];
+		for (uint32_t e = g->off[v]; e < g->off[v + 1]; e++) {
+			uint32_t w = g->dst[e];
+			if (w != cut && !seen[w]) {
+				seen[w] = true;
+				stack[sp++] = w;
+			}
+		}
+	}
+}
+
+START_TEST(random_graphs)
+{
+	for (unsigned seed = 1; seed <= 3000; seed++) {
+		struct g g;
+		make(&g, seed);
+		uint32_t idom[MAXN], order[MAXN + 1], norder = 0;
+		ck_assert(pl_dominators(g.n, g.off, g.dst, g.roff, g.rsrc, g.roots, g.nroots, idom, order,
+					&norder) == NULL);
+		bool all[MAXN], dominates[MAXN][MAXN];   /* dominates[d][v] */
+		reach(&g, UINT32_MAX, all);
+		uint32_t reached = 0;
+		for (uint32_t d = 0; d < g.n; d++) {
+			bool seen[MAXN];
+			reach(&g, d, seen);
+			for (uint32_t v = 0; v < g.n; v++)
+				dominates[d][v] = all[v] && (v == d || !seen[v]);
+			reached += all[d];
+		}
+		ck_assert_uint_eq(norder, reached);
+		for (uint32_t v = 0; v < g.n; v++) {
+			if (!all[v]) {
+				ck_assert_msg(idom[v] == UINT32_MAX, "seed %u: %u unreachable", seed, v);
+				continue;
+			}
+			uint32_t want = PL_DOM_SUPER;
+			for (uint32_t d = 0; d < g.n; d++) {
+				if (d == v || !dominates[d][v])
+					continue;
+				bool closest = true;   /* every other strict dominator dominates d */
+				for (uint32_t e = 0; e < g.n && closest; e++)
+					if (e != v && e != d && dominates[e][v] && !dominates[e][d])
+						closest = false;
+				if (closest)
+					want = d;
+			}
+			ck_assert_msg(idom[v] == want, "seed %u: idom(%u) = %u, want %u", seed, v, idom[v], want);
+		}
+		/* preorder: a node's dominator comes before it */
+		uint32_t pos[MAXN];
+		for (uint32_t i = 0; i < norder; i++)
+			pos[order[i]] = i;
+		for (uint32_t i = 0; i < norder; i++) {
+			uint32_t v = order[i];
+			if (idom[v] != PL_DOM_SUPER)
+				ck_assert(pos[idom[v]] < i);
+		}
+	}
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("dominators");
+	TCase *tc = tcase_create("dominators");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, random_graphs);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}

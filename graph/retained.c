@@ -143,13 +143,11 @@ static uint64_t items_of(struct pl_heap *h, uint32_t v, const struct pl_retained
 
 /* What a child of an accumulation point stands for: itself when it is an
  * object of a user type, else (a bound method, a cell, a dict, a tuple) the
- * largest thing it alone holds, reached through `via`. */
-static uint32_t principal(const struct pl_graph *g, const struct pl_retained *rt, uint32_t c,
-			  char *via, size_t len)
+ * largest thing it alone holds. */
+static uint32_t principal(const struct pl_graph *g, const struct pl_retained *rt, uint32_t c)
 {
 	struct pl_heap *h = g->h;
 	const struct pl_type *t = &h->types[h->objs[c].type];
-	via[0] = 0;
 	if (t->heap && !is_container(t->kind))
 		return c;
 	uint32_t best = PL_NONE;
@@ -158,9 +156,6 @@ static uint32_t principal(const struct pl_graph *g, const struct pl_retained *rt
 			best = rt->child[k];
 	if (best == PL_NONE || !h->types[h->objs[best].type].heap)
 		return c;
-	pl_graph_edge_label(g, c, best, via, len);
-	if (via[0] == '.' && !strcmp(via, ".?"))
-		via[0] = 0;
 	return best;
 }
 
@@ -224,29 +219,31 @@ struct pl_error *pl_suspects(struct pl_graph *g, const struct pl_roots *r,
 		sp->node = at;
 		sp->retained = rt->retained[at];
 		sp->items = items_of(h, at, rt);
-		/* composition: the most common principal type among its children */
-		uint32_t best_t = UINT32_MAX;
-		char via[64] = "";
+		/* composition: the most common principal type among its children;
+		 * the edge label ("via .__self__") only for that type's example */
+		uint32_t best_t = UINT32_MAX, ex_child = PL_NONE, ex_princ = PL_NONE;
 		for (uint32_t c = rt->coff[at]; c < rt->coff[at + 1]; c++) {
-			char v2[64];
-			uint32_t p = principal(g, rt, rt->child[c], v2, sizeof(v2));
-			uint32_t t = h->objs[p].type;
+			uint32_t pn = principal(g, rt, rt->child[c]);
+			uint32_t t = h->objs[pn].type;
 			if (++counts[t] > (best_t == UINT32_MAX ? 0 : counts[best_t])) {
 				best_t = t;
-				snprintf(via, sizeof(via), "%s", v2);
+				ex_child = rt->child[c];
+				ex_princ = pn;
 			}
 		}
 		if (best_t != UINT32_MAX) {
 			sp->part_type = best_t;
 			sp->part_count = counts[best_t];
-			snprintf(sp->part_via, sizeof(sp->part_via), "%s", via);
+			if (ex_princ != ex_child) {
+				pl_graph_edge_label(g, ex_child, ex_princ, sp->part_via, sizeof(sp->part_via));
+				if (!strcmp(sp->part_via, ".?"))
+					sp->part_via[0] = 0;
+			}
 		} else {
 			sp->part_type = h->objs[at].type;
 		}
-		for (uint32_t c = rt->coff[at]; c < rt->coff[at + 1]; c++) {
-			char v2[64];
-			counts[h->objs[principal(g, rt, rt->child[c], v2, sizeof(v2))].type] = 0;
-		}
+		for (uint32_t c = rt->coff[at]; c < rt->coff[at + 1]; c++)
+			counts[h->objs[principal(g, rt, rt->child[c])].type] = 0;
 		/* long-lived referrer: old container, mostly young children */
 		if (h->objs[at].gen == 2) {
 			uint64_t young = 0, all = 0;

@@ -36,12 +36,14 @@ struct pl_error *pl_dominators(uint32_t n, const uint32_t *off, const uint32_t *
 	uint32_t *vertex = malloc(((size_t)n + 2) * sizeof(*vertex));
 	uint32_t *parent = malloc(((size_t)n + 2) * sizeof(*parent));
 	uint32_t *semi = malloc(((size_t)n + 2) * sizeof(*semi));
-	uint32_t *dom = malloc(((size_t)n + 2) * sizeof(*dom));
 	uint32_t *ancestor = malloc(((size_t)n + 2) * sizeof(*ancestor));
 	uint32_t *label = malloc(((size_t)n + 2) * sizeof(*label));
 	uint32_t *cursor = malloc(((size_t)n + 2) * sizeof(*cursor));  /* DFS stack, then scratch */
 	struct pl_error *err = NULL;
-	if (!dfn || !vertex || !parent || !semi || !dom || !ancestor || !label || !cursor) {
+	/* dom starts as the DFS parent and parents are only read before the
+	 * NCA pass rewrites them: one array serves both */
+	uint32_t *dom = parent;
+	if (!dfn || !vertex || !parent || !semi || !ancestor || !label || !cursor) {
 		err = pl_error(PL_E_NOMEM, "out of memory computing dominators");
 		goto out;
 	}
@@ -98,7 +100,6 @@ struct pl_error *pl_dominators(uint32_t n, const uint32_t *off, const uint32_t *
 		semi[i] = i;
 		label[i] = i;
 		ancestor[i] = NONE;
-		dom[i] = parent[i];
 	}
 	for (uint32_t w = N - 1; w >= 1; w--) {
 		uint32_t node = vertex[w];
@@ -136,7 +137,6 @@ out:
 	free(vertex);
 	free(parent);
 	free(semi);
-	free(dom);
 	free(ancestor);
 	free(label);
 	free(cursor);

@@ -105,9 +105,40 @@ void pl_render_gc_summary(FILE *out, const struct pl_graph *g, const struct pl_c
 		fprintf(out, "%sno unreachable objects: gc.collect() would free nothing\n", pre);
 	if (gc->debug & 32)
 		fprintf(out, "%sgc.set_debug(DEBUG_SAVEALL) is on: every collected object is kept in "
-			"gc.garbage (%" PRId64 " objects now) instead of being freed\n", pre, gc->garbage_len);
-	else if (gc->garbage_len > 0)
-		fprintf(out, "%sgc.garbage holds %" PRId64 " objects\n", pre, gc->garbage_len);
+			"gc.garbage instead of being freed\n", pre);
+	if (gc->garbage_len > 0) {
+		fprintf(out, "%sgc.garbage holds %" PRId64 " objects", pre, gc->garbage_len);
+		/* what it holds: the three most common types */
+		struct pl_heap *h = g->h;
+		struct pl_program *p = h->p;
+		uint64_t items = 0;
+		uint32_t *count = calloc(h->ntypes + 1, sizeof(*count));
+		if (count && pl_as_u64(&p->as, gc->garbage + (uint64_t)p->L.list_items, &items) == 0) {
+			for (int64_t i = 0; i < gc->garbage_len && i < (1 << 24); i++) {
+				uint64_t o, ty;
+				int64_t rc;
+				uint32_t id;
+				if (pl_as_u64(&p->as, items + (uint64_t)(8 * i), &o) || !o ||
+				    pl_obj_header(p, o, &rc, &ty) || !pl_type_get(h, ty) ||
+				    (id = pl_addrmap_get(&h->type_index, ty)) == UINT32_MAX)
+					continue;
+				count[id]++;
+			}
+			fprintf(out, ":");
+			for (int k = 0; k < 3; k++) {
+				size_t best = h->ntypes;
+				for (size_t t = 0; t < h->ntypes; t++)
+					if (count[t] && (best == h->ntypes || count[t] > count[best]))
+						best = t;
+				if (best == h->ntypes)
+					break;
+				fprintf(out, "%s %u × %s", k ? "," : "", count[best], h->types[best].name);
+				count[best] = 0;
+			}
+		}
+		free(count);
+		fputc('\n', out);
+	}
 	if (gc->enabled && gc->gen[0].threshold == 0)
 		fprintf(out, "%sgc threshold 0 is 0: automatic collection never runs\n", pre);
 	if (gc->collecting)

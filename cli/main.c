@@ -129,6 +129,16 @@ int main(int argc, char **argv)
 	} else if (c.addr) {
 		uint64_t a = strtoull(c.addr, NULL, 16);
 		uint32_t node = pl_graph_node(&g, a);
+		bool back = !strcmp(c.command, "backrefs");
+		if (node != PL_NONE && back) {
+			if ((err = pl_roots_find(&g, &roots))) {
+				pl_cycles_release(&cyc);
+				pl_graph_release(&g);
+				pl_heap_release(&h);
+				return fail(err);
+			}
+			pl_render_backrefs(stdout, &g, &roots, node, c.max_depth, c.too_many, c.format);
+		}
 		if (node == PL_NONE) {
 			fprintf(stderr, "pyleak-core: no object at %s in %s (addresses come from "
 					"'pyleak-core objects' or a report)\n", c.addr, c.core);
@@ -137,7 +147,8 @@ int main(int argc, char **argv)
 			pl_heap_release(&h);
 			return 2;
 		}
-		pl_render_refs(stdout, &g, node, !strcmp(c.command, "referrers"), c.format);
+		if (!back)
+			pl_render_refs(stdout, &g, node, !strcmp(c.command, "referrers"), c.format);
 	} else {
 		struct pl_report rep = { &g, &cyc, &roots, &ret, suspects, nsuspects,
 					 c.top ? c.top : SIZE_MAX };

@@ -7,7 +7,7 @@
 #include <string.h>
 
 static const char *const commands[] = { "info", "types", "objects", "report", "cycles",
-					"referents", "referrers", "chain", NULL };
+					"referents", "referrers", "chain", "backrefs", NULL };
 
 void pl_cli_usage(FILE *out)
 {
@@ -32,6 +32,8 @@ void pl_cli_usage(FILE *out)
 "  chain ADDR | chain --type NAME\n"
 "            the shortest chain from a root (module global, thread frame, held from C)\n"
 "            to the object, as a Python path: __main__.BUS.listeners[17].__self__\n"
+"  backrefs ADDR    the referrers of the object, theirs, ... as a tree down to\n"
+"            the roots (objgraph's show_backrefs): --max-depth N (4), --too-many N (10)\n"
 "\n"
 "Options:\n"
 "      --format=FMT     text (default), json, jsonl, markdown\n"
@@ -74,7 +76,7 @@ static bool parse_format(const char *s, enum pl_format *f)
 
 int pl_cli_parse(struct cli *c, int argc, char **argv)
 {
-	enum { O_FORMAT = 256, O_TOP, O_TYPE, O_SYSROOT, O_DEBUGDIR, O_FORCE, O_LAYOUT, O_RETAINED, O_MINSHARE };
+	enum { O_FORMAT = 256, O_TOP, O_TYPE, O_SYSROOT, O_DEBUGDIR, O_FORCE, O_LAYOUT, O_RETAINED, O_MINSHARE, O_MAXDEPTH, O_TOOMANY };
 	static const struct option longopts[] = {
 		{ "format", required_argument, NULL, O_FORMAT },
 		{ "top", required_argument, NULL, O_TOP },
@@ -85,6 +87,8 @@ int pl_cli_parse(struct cli *c, int argc, char **argv)
 		{ "layout", no_argument, NULL, O_LAYOUT },
 		{ "retained", no_argument, NULL, O_RETAINED },
 		{ "min-share", required_argument, NULL, O_MINSHARE },
+		{ "max-depth", required_argument, NULL, O_MAXDEPTH },
+		{ "too-many", required_argument, NULL, O_TOOMANY },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -92,6 +96,8 @@ int pl_cli_parse(struct cli *c, int argc, char **argv)
 	memset(c, 0, sizeof(*c));
 	c->top = 25;
 	c->min_share = 0.10;
+	c->max_depth = 4;
+	c->too_many = 10;
 	c->format = PL_FMT_TEXT;
 	int opt;
 	opterr = 0;
@@ -121,6 +127,17 @@ int pl_cli_parse(struct cli *c, int argc, char **argv)
 		case O_TYPE:
 			c->type = optarg;
 			break;
+		case O_MAXDEPTH:
+		case O_TOOMANY: {
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (*end || !*optarg || v == 0 || v > 1000) {
+				fprintf(stderr, "pyleak-core: --%s takes a number from 1 to 1000, not '%s'\n",
+					opt == O_MAXDEPTH ? "max-depth" : "too-many", optarg);
+				return 2;
+			}
+			*(opt == O_MAXDEPTH ? &c->max_depth : &c->too_many) = v;
+			break;
+		}
 		case O_SYSROOT:
 			c->sysroot = optarg;
 			break;
@@ -167,7 +184,7 @@ int pl_cli_parse(struct cli *c, int argc, char **argv)
 	}
 	c->core = argv[i++];
 	bool wants_addr = !strcmp(c->command, "referents") || !strcmp(c->command, "referrers") ||
-			  !strcmp(c->command, "chain");
+			  !strcmp(c->command, "chain") || !strcmp(c->command, "backrefs");
 	for (; i < argc; i++) {
 		if (wants_addr && !c->addr && !strncmp(argv[i], "0x", 2))
 			c->addr = argv[i];

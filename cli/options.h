@@ -18,6 +18,7 @@ struct cli {
 	bool layout;             /* info --layout */
 	bool retained;           /* types --retained */
 	double min_share;        /* report: suspects retain at least this share */
+	size_t max_depth, too_many;  /* backrefs */
 	size_t top;
 	const char *type;
 	const char *addr;        /* referents / referrers ADDR */

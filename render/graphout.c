@@ -341,3 +341,74 @@ void pl_render_chain(FILE *out, const struct pl_graph *g, const struct pl_roots 
 			i + 1 < n ? pl_graph_edge_label(g, chain[i], chain[i + 1], lab, sizeof(lab)) : "");
 	}
 }
+
+void pl_render_backrefs(FILE *out, const struct pl_graph *g, const struct pl_roots *r,
+			uint32_t node, size_t max_depth, size_t too_many, enum pl_format fmt)
+{
+	const struct pl_heap *h = g->h;
+	bool json = fmt == PL_FMT_JSON || fmt == PL_FMT_JSONL;
+	/* DFS over referrers with an explicit stack of (node, depth, next
+	 * referrer, shown); a node is expanded once */
+	struct frame { uint32_t node, depth, next, shown; } *st = malloc(sizeof(*st) * (max_depth + 2));
+	uint8_t *seen = calloc(g->n + 1, 1);
+	if (!st || !seen) {
+		free(st);
+		free(seen);
+		return;
+	}
+	char lab[256];
+	if (!json)
+		fprintf(out, "0x%" PRIx64 " %s\n", h->objs[node].addr, tname(g, node));
+	size_t sp = 0;
+	st[sp++] = (struct frame){ node, 0, g->roff[node], 0 };
+	seen[node] = 1;
+	while (sp) {
+		struct frame *f = &st[sp - 1];
+		uint32_t end = g->roff[f->node + 1];
+		if (f->depth >= max_depth || f->next >= end) {
+			sp--;
+			continue;
+		}
+		if (f->shown >= too_many) {
+			uint32_t rest = end - f->next;
+			if (json)
+				fprintf(out, "{\"to\":\"0x%" PRIx64 "\",\"more_referrers\":%u}\n",
+					h->objs[f->node].addr, rest);
+			else
+				fprintf(out, "%*s… %u more referrer%s\n", (int)(2 * f->depth + 2), "", rest,
+					rest == 1 ? "" : "s");
+			sp--;
+			continue;
+		}
+		uint32_t src = g->rsrc[f->next++];
+		f->shown++;
+		pl_graph_edge_label(g, src, f->node, lab, sizeof(lab));
+		const struct pl_root *root = NULL;
+		if (r && r->root[src] != PL_NONE && r->r[r->root[src]].node == src)
+			root = &r->r[r->root[src]];
+		bool again = seen[src];
+		if (json) {
+			fprintf(out, "{\"from\":\"0x%" PRIx64 "\",\"type\":", h->objs[src].addr);
+			pl_json_cstr(out, tname(g, src));
+			fprintf(out, ",\"to\":\"0x%" PRIx64 "\",\"edge\":", h->objs[f->node].addr);
+			pl_json_cstr(out, lab);
+			fprintf(out, ",\"depth\":%u", f->depth + 1);
+			if (root) {
+				fprintf(out, ",\"root\":");
+				pl_json_cstr(out, root->label);
+			}
+			fprintf(out, "}\n");
+		} else {
+			fprintf(out, "%*s<- %-20s 0x%" PRIx64 " %s%s%s%s\n", (int)(2 * f->depth + 2), "", lab,
+				h->objs[src].addr, tname(g, src), root ? "   [root: " : "", root ? root->label : "",
+				root ? "]" : again ? "   (shown above)" : "");
+		}
+		if (again || root)
+			continue;
+		seen[src] = 1;
+		if (f->depth + 1 < max_depth && sp < max_depth + 1)
+			st[sp++] = (struct frame){ src, f->depth + 1, g->roff[src], 0 };
+	}
+	free(st);
+	free(seen);
+}

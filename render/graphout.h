@@ -29,6 +29,11 @@ const char *pl_cycle_path_str(const struct pl_graph *g, const struct pl_cycles *
 /* The shortest chain from a root to node, as a path and hop by hop. */
 void pl_render_chain(FILE *out, const struct pl_graph *g, const struct pl_roots *r, uint32_t node,
 		     enum pl_format fmt);
+/* objgraph's show_backrefs as text: the referrers of node, their referrers...
+ * up to max_depth, at most too_many per object (the rest counted), stopping
+ * at roots (named) and at objects already shown. */
+void pl_render_backrefs(FILE *out, const struct pl_graph *g, const struct pl_roots *r,
+			uint32_t node, size_t max_depth, size_t too_many, enum pl_format fmt);
 /* "list", "Node": the type name without its module */
 const char *pl_short_type(const char *name);
 

@@ -11,6 +11,10 @@
 #include "../render/graphout.h"
 #include "../render/report.h"
 #include "../graph/retained.h"
+#include "../render/dot.h"
+
+#include <errno.h>
+#include <sys/stat.h>
 #include "options.h"
 
 static int fail(struct pl_error *err)
@@ -19,6 +23,49 @@ static int fail(struct pl_error *err)
 	fprintf(stderr, "pyleak-core: %s\n", err->msg);
 	pl_error_free(err);
 	return code;
+}
+
+/* Write a picture; 0, or the exit code after a one-line message. */
+static int picture(Agraph_t *G, const char *dot, const char *svg, const char *what)
+{
+	char err[512];
+	if (!G) {
+		fprintf(stderr, "pyleak-core: cannot draw %s: %s\n", what, strerror(errno));
+		return errno == ENOMEM ? 9 : 8;
+	}
+	int rc = 0;
+	if ((dot && pl_dot_write(G, dot, err, sizeof(err)) != 0) ||
+	    (svg && pl_dot_svg(G, svg, err, sizeof(err)) != 0)) {
+		fprintf(stderr, "pyleak-core: %s\n", err);
+		rc = 10;
+	}
+	pl_dot_free(G);
+	return rc;
+}
+
+static int make_dir(const char *dir)
+{
+	if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+		fprintf(stderr, "pyleak-core: cannot create --svg-dir %s: %s\n", dir, strerror(errno));
+		return 10;
+	}
+	return 0;
+}
+
+/* One SVG per cycle group (the first n), DIR/cycle-<i>.svg. */
+static int cycle_pictures(const struct pl_graph *g, const struct pl_cycles *c, const char *dir,
+			  size_t n, size_t *written)
+{
+	*written = 0;
+	for (size_t i = 0; i < c->ngroups && i < n; i++) {
+		char path[4096];
+		snprintf(path, sizeof(path), "%s/cycle-%zu.svg", dir, i + 1);
+		int rc = picture(pl_dot_cycle(g, c, c->groups[i].sample), NULL, path, "a cycle");
+		if (rc)
+			return rc;
+		(*written)++;
+	}
+	return 0;
 }
 
 static void print_warnings(const struct pl_program *p)
@@ -96,6 +143,16 @@ int main(int argc, char **argv)
 			pl_render_objects(stdout, &h, c.type, c.format);
 	} else if (!strcmp(c.command, "cycles")) {
 		pl_render_cycles(stdout, &g, &cyc, c.top, c.format);
+		size_t nw;
+		int prc = c.svg_dir ? make_dir(c.svg_dir) : 0;
+		if (!prc && c.svg_dir)
+			prc = cycle_pictures(&g, &cyc, c.svg_dir, c.top ? c.top : SIZE_MAX, &nw);
+		if (prc) {
+			pl_cycles_release(&cyc);
+			pl_graph_release(&g);
+			pl_heap_release(&h);
+			return prc;
+		}
 	} else if (!strcmp(c.command, "chain")) {
 		uint32_t node = PL_NONE;
 		if ((err = pl_roots_find(&g, &roots))) {
@@ -111,8 +168,22 @@ int main(int argc, char **argv)
 				if (!strcmp(h.types[h.objs[roots.order[k]].type].name, c.type))
 					node = roots.order[k];
 		}
-		if (node != PL_NONE)
+		int prc = 0;
+		if (node != PL_NONE) {
 			pl_render_chain(stdout, &g, &roots, node, c.format);
+			if ((c.dot || c.svg) && roots.root[node] == PL_NONE)
+				fprintf(stderr, "pyleak-core: no picture: 0x%llx is reached from no root\n",
+					(unsigned long long)h.objs[node].addr);
+			else if (c.dot || c.svg)
+				prc = picture(pl_dot_chain(&g, &roots, node), c.dot, c.svg, "the chain");
+		}
+		if (prc) {
+			pl_roots_release(&roots);
+			pl_cycles_release(&cyc);
+			pl_graph_release(&g);
+			pl_heap_release(&h);
+			return prc;
+		}
 		if (node == PL_NONE) {
 			pl_roots_release(&roots);
 			if (c.addr)
@@ -138,6 +209,18 @@ int main(int argc, char **argv)
 				return fail(err);
 			}
 			pl_render_backrefs(stdout, &g, &roots, node, c.max_depth, c.too_many, c.format);
+			if (c.dot || c.svg) {
+				struct pl_dot_opts o = { .max_depth = c.max_depth, .too_many = c.too_many };
+				int prc = picture(pl_dot_backrefs(&g, &roots, node, &o), c.dot, c.svg,
+						  "the referrers");
+				if (prc) {
+					pl_roots_release(&roots);
+					pl_cycles_release(&cyc);
+					pl_graph_release(&g);
+					pl_heap_release(&h);
+					return prc;
+				}
+			}
 		}
 		if (node == PL_NONE) {
 			fprintf(stderr, "pyleak-core: no object at %s in %s (addresses come from "
@@ -151,7 +234,28 @@ int main(int argc, char **argv)
 			pl_render_refs(stdout, &g, node, !strcmp(c.command, "referrers"), c.format);
 	} else {
 		struct pl_report rep = { &g, &cyc, &roots, &ret, suspects, nsuspects,
-					 c.top ? c.top : SIZE_MAX };
+					 c.top ? c.top : SIZE_MAX, c.svg_dir, 0, 0 };
+		int prc = 0;
+		if (c.svg_dir && !(prc = make_dir(c.svg_dir))) {
+			for (size_t i = 0; i < nsuspects && i < rep.top && !prc; i++) {
+				char path[4096];
+				snprintf(path, sizeof(path), "%s/suspect-%zu.svg", c.svg_dir, i + 1);
+				if (!(prc = picture(pl_dot_chain(&g, &roots, suspects[i].node), NULL, path,
+						    "a suspect's chain")))
+					rep.nsuspect_svgs++;
+			}
+			if (!prc)
+				prc = cycle_pictures(&g, &cyc, c.svg_dir, 10, &rep.ncycle_svgs);
+		}
+		if (prc) {
+			free(suspects);
+			pl_retained_release(&ret);
+			pl_roots_release(&roots);
+			pl_cycles_release(&cyc);
+			pl_graph_release(&g);
+			pl_heap_release(&h);
+			return prc;
+		}
 		pl_render_report(stdout, &rep, c.format);
 	}
 	free(suspects);

@@ -46,6 +46,10 @@ void pl_cli_usage(FILE *out)
 "                       (repeatable); /usr/lib/debug is always searched\n"
 "      --force          read a truncated core or one taken during a collection\n"
 "      --layout         info: print every CPython offset taken from the debug info\n"
+"      --dot=FILE, --svg=FILE\n"
+"                       chain, backrefs: also draw the picture (Graphviz DOT / SVG)\n"
+"      --svg-dir=DIR    cycles, report: one SVG per suspect and per cycle group in\n"
+"                       DIR (the markdown report links them)\n"
 "      --retained       types: add retained bytes (builds the whole graph)\n"
 "      --min-share=PCT  report: a leak suspect retains at least PCT%% of the\n"
 "                       reachable heap (default 10)\n"
@@ -76,7 +80,7 @@ static bool parse_format(const char *s, enum pl_format *f)
 
 int pl_cli_parse(struct cli *c, int argc, char **argv)
 {
-	enum { O_FORMAT = 256, O_TOP, O_TYPE, O_SYSROOT, O_DEBUGDIR, O_FORCE, O_LAYOUT, O_RETAINED, O_MINSHARE, O_MAXDEPTH, O_TOOMANY };
+	enum { O_FORMAT = 256, O_TOP, O_TYPE, O_SYSROOT, O_DEBUGDIR, O_FORCE, O_LAYOUT, O_RETAINED, O_MINSHARE, O_MAXDEPTH, O_TOOMANY, O_DOT, O_SVG, O_SVGDIR };
 	static const struct option longopts[] = {
 		{ "format", required_argument, NULL, O_FORMAT },
 		{ "top", required_argument, NULL, O_TOP },
@@ -89,6 +93,9 @@ int pl_cli_parse(struct cli *c, int argc, char **argv)
 		{ "min-share", required_argument, NULL, O_MINSHARE },
 		{ "max-depth", required_argument, NULL, O_MAXDEPTH },
 		{ "too-many", required_argument, NULL, O_TOOMANY },
+		{ "dot", required_argument, NULL, O_DOT },
+		{ "svg", required_argument, NULL, O_SVG },
+		{ "svg-dir", required_argument, NULL, O_SVGDIR },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -126,6 +133,15 @@ int pl_cli_parse(struct cli *c, int argc, char **argv)
 			break;
 		case O_TYPE:
 			c->type = optarg;
+			break;
+		case O_DOT:
+			c->dot = optarg;
+			break;
+		case O_SVG:
+			c->svg = optarg;
+			break;
+		case O_SVGDIR:
+			c->svg_dir = optarg;
 			break;
 		case O_MAXDEPTH:
 		case O_TOOMANY: {

@@ -19,6 +19,8 @@ struct cli {
 	bool retained;           /* types --retained */
 	double min_share;        /* report: suspects retain at least this share */
 	size_t max_depth, too_many;  /* backrefs */
+	const char *dot, *svg;       /* chain, backrefs: picture files */
+	const char *svg_dir;         /* cycles, report: one picture per finding */
 	size_t top;
 	const char *type;
 	const char *addr;        /* referents / referrers ADDR */

@@ -228,9 +228,19 @@ void pl_render_report(FILE *out, const struct pl_report *r, enum pl_format fmt)
 	for (size_t i = 0; i < r->nsuspects && i < r->top; i++) {
 		fprintf(out, md ? "%zu. " : "  %zu. ", i + 1);
 		suspect_sentence(out, r, &r->suspects[i], q);
+		if (r->svg_dir && i < r->nsuspect_svgs && md)
+			fprintf(out, "   ![chain to suspect %zu](%s/suspect-%zu.svg)\n", i + 1, r->svg_dir, i + 1);
+		else if (r->svg_dir && i < r->nsuspect_svgs)
+			fprintf(out, "     picture: %s/suspect-%zu.svg\n", r->svg_dir, i + 1);
 	}
 	fprintf(out, md ? "\n### Largest types by retained bytes\n\n" : "\nlargest types by retained bytes:\n");
 	pl_render_types_retained(out, g, r->rt, r->top < 15 ? r->top : 15, fmt);
 	fprintf(out, md ? "\n### Unreachable cycles\n\n" : "\nunreachable cycles:\n");
 	pl_render_cycles_table(out, g, r->cycles, 10, fmt);
+	for (size_t i = 0; r->svg_dir && i < r->ncycle_svgs; i++) {
+		if (md)
+			fprintf(out, "- ![cycle group %zu](%s/cycle-%zu.svg)\n", i + 1, r->svg_dir, i + 1);
+		else
+			fprintf(out, "  picture: %s/cycle-%zu.svg\n", r->svg_dir, i + 1);
+	}
 }

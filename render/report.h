@@ -20,6 +20,8 @@ struct pl_report {
 	struct pl_suspect *suspects;
 	size_t nsuspects;
 	size_t top;
+	const char *svg_dir;     /* pictures were written there: link them */
+	size_t nsuspect_svgs, ncycle_svgs;
 };
 
 void pl_render_report(FILE *out, const struct pl_report *r, enum pl_format fmt);

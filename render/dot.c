@@ -15,41 +15,9 @@
 #include "coredump/layout.h"
 #include "coredump/program.h"
 #include "graphout.h"
+#include "json.h"
 
 /* ---- escaping ---------------------------------------------------------- */
-
-/* A valid UTF-8 sequence at s: its length (2-4) and code point, or 0. Overlong
- * forms and values past U+10FFFF are invalid; surrogates are decoded (the
- * caller shows them as \udXXX, as Python's repr does). */
-static size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
-{
-	unsigned char c = s[0];
-	size_t len;
-	uint32_t v;
-	if (c >= 0xc2 && c <= 0xdf) {
-		len = 2;
-		v = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		len = 3;
-		v = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4;
-		v = c & 0x07;
-	} else {
-		return 0;
-	}
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		v = (v << 6) | (s[i] & 0x3f);
-	}
-	if ((len == 3 && v < 0x800) || (len == 4 && (v < 0x10000 || v > 0x10ffff)))
-		return 0;
-	*cp = v;
-	return len;
-}
 
 /* Does the '&' at s[0] start something Graphviz would take for an entity:
  * "&#..." or "&name;"? */
@@ -99,7 +67,7 @@ size_t pl_dot_escape(char *dst, size_t len, const char *src, size_t n, size_t ma
 		} else if (c < 0x80) {
 			piece = (const char *)s + i;
 			plen = 1;
-		} else if ((adv = utf8_decode(s + i, n - i, &cp)) == 0) {
+		} else if ((adv = pl_utf8_decode(s + i, n - i, &cp)) == 0) {
 			adv = 1;
 			plen = (size_t)snprintf(tmp, sizeof(tmp), "\\\\x%02x", c);
 		} else if (cp < 0xa0) {   /* C1 controls */

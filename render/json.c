@@ -4,23 +4,23 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Length of a valid UTF-8 sequence at s (1-4), or 0 if invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
+size_t pl_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
 {
 	unsigned char c = s[0];
 	size_t len;
-	uint32_t cp;
-	if (c < 0x80)
+	uint32_t v;
+	if (c < 0x80) {
+		*cp = c;
 		return 1;
-	if ((c & 0xe0) == 0xc0) {
+	} else if (c >= 0xc2 && c <= 0xdf) {
 		len = 2;
-		cp = c & 0x1f;
-	} else if ((c & 0xf0) == 0xe0) {
+		v = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
 		len = 3;
-		cp = c & 0x0f;
-	} else if ((c & 0xf8) == 0xf0) {
+		v = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
 		len = 4;
-		cp = c & 0x07;
+		v = c & 0x07;
 	} else {
 		return 0;
 	}
@@ -29,11 +29,11 @@ static size_t utf8_len(const unsigned char *s, size_t n)
 	for (size_t i = 1; i < len; i++) {
 		if ((s[i] & 0xc0) != 0x80)
 			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
+		v = (v << 6) | (s[i] & 0x3f);
 	}
-	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+	if ((len == 3 && v < 0x800) || (len == 4 && (v < 0x10000 || v > 0x10ffff)))
 		return 0;
+	*cp = v;
 	return len;
 }
 
@@ -56,8 +56,9 @@ void pl_json_str(FILE *out, const char *str, size_t n)
 			}
 			i++;
 		} else {
-			size_t l = utf8_len(s + i, n - i);
-			if (!l) {
+			uint32_t cp;
+			size_t l = pl_utf8_decode(s + i, n - i, &cp);
+			if (!l || (cp >= 0xd800 && cp <= 0xdfff)) {   /* JSON text: no lone surrogates */
 				fputs("\\ufffd", out);
 				i++;
 			} else {

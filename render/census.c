@@ -197,6 +197,47 @@ void pl_render_types(FILE *out, const struct pl_heap *h, size_t top, enum pl_for
 	free(idx);
 }
 
+void pl_json_obj_head(FILE *out, const struct pl_heap *h, const struct pl_obj *o)
+{
+	const struct pl_type *t = &h->types[o->type];
+	fprintf(out, "{\"addr\":\"0x%" PRIx64 "\",\"type\":", o->addr);
+	pl_json_cstr(out, t->name);
+	fprintf(out, ",\"type_addr\":\"0x%" PRIx64 "\",\"size\":%u,\"refcnt\":%" PRIu32, t->addr, o->size,
+		o->refcnt);
+	if (o->gen == PL_GEN_PERMANENT)
+		fputs(",\"gen\":\"permanent\"", out);
+	else if (o->gen <= 2)
+		fprintf(out, ",\"gen\":%u", o->gen);
+	else
+		fputs(",\"gen\":null", out);
+	fprintf(out, ",\"tracked\":%s", o->gen == PL_GEN_UNTRACKED ? "false" : "true");
+	if (o->flags & PL_OF_IMMORTAL)
+		fputs(",\"immortal\":true", out);
+	if (o->flags & PL_OF_FINALIZED)
+		fputs(",\"finalized\":true", out);
+	if (o->flags & PL_OF_STATIC)
+		fputs(",\"static\":true", out);
+}
+
+size_t pl_top_types(const struct pl_heap *h, const uint32_t *count, size_t k, uint32_t *top)
+{
+	size_t n = 0;
+	for (; n < k; n++) {
+		size_t best = h->ntypes;
+		for (size_t t = 0; t < h->ntypes; t++) {
+			bool taken = false;
+			for (size_t j = 0; j < n && !taken; j++)
+				taken = top[j] == t;
+			if (!taken && count[t] && (best == h->ntypes || count[t] > count[best]))
+				best = t;
+		}
+		if (best == h->ntypes)
+			break;
+		top[n] = (uint32_t)best;
+	}
+	return n;
+}
+
 void pl_render_objects(FILE *out, const struct pl_heap *h, const char *type_filter,
 		       enum pl_format fmt)
 {
@@ -206,19 +247,8 @@ void pl_render_objects(FILE *out, const struct pl_heap *h, const char *type_filt
 		if (type_filter && strcmp(t->name, type_filter) != 0)
 			continue;
 		if (fmt == PL_FMT_JSONL || fmt == PL_FMT_JSON) {
-			fprintf(out, "{\"addr\":\"0x%" PRIx64 "\",\"type\":", o->addr);
-			pl_json_cstr(out, t->name);
-			fprintf(out, ",\"type_addr\":\"0x%" PRIx64 "\",\"size\":%u,\"refcnt\":%" PRIu32, t->addr,
-				o->size, o->refcnt);
-			if (o->gen == PL_GEN_PERMANENT)
-				fputs(",\"gen\":\"permanent\"", out);
-			else if (o->gen < 3)
-				fprintf(out, ",\"gen\":%u", o->gen);
-			else
-				fputs(",\"gen\":null", out);
-			fprintf(out, ",\"tracked\":%s%s%s}\n", o->gen == PL_GEN_UNTRACKED ? "false" : "true",
-				o->flags & PL_OF_IMMORTAL ? ",\"immortal\":true" : "",
-				o->flags & PL_OF_FINALIZED ? ",\"finalized\":true" : "");
+			pl_json_obj_head(out, h, o);
+			fputs("}\n", out);
 		} else {
 			fprintf(out, "0x%" PRIx64 " %-40s size %-8u refcnt %-8" PRIu32 " gen %s\n", o->addr,
 				t->name, o->size, o->refcnt, gen_label(o->gen));

@@ -2,6 +2,7 @@
 #ifndef PYLEAK_RENDER_CENSUS_H
 #define PYLEAK_RENDER_CENSUS_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 struct pl_program;
@@ -14,6 +15,14 @@ void pl_render_types(FILE *out, const struct pl_heap *h, size_t top, enum pl_for
 /* type_filter: exact qualified name, or NULL for all */
 void pl_render_objects(FILE *out, const struct pl_heap *h, const char *type_filter,
 		       enum pl_format fmt);
+/* The fields every object export starts with: {"addr":...,"type":...,
+ * "type_addr","size","refcnt","gen","tracked"[,"immortal"][,"finalized"]
+ * [,"static"] -- without the closing brace. */
+struct pl_obj;
+void pl_json_obj_head(FILE *out, const struct pl_heap *h, const struct pl_obj *o);
+/* The (at most k) types with the highest counts, count[] being per type
+ * index; returns how many were found. */
+size_t pl_top_types(const struct pl_heap *h, const uint32_t *count, size_t k, uint32_t *top);
 /* "1.2 MiB" */
 const char *pl_human_bytes(unsigned long long n, char *buf, size_t len);
 

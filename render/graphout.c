@@ -125,16 +125,10 @@ void pl_render_gc_summary(FILE *out, const struct pl_graph *g, const struct pl_c
 				count[id]++;
 			}
 			fprintf(out, ":");
-			for (int k = 0; k < 3; k++) {
-				size_t best = h->ntypes;
-				for (size_t t = 0; t < h->ntypes; t++)
-					if (count[t] && (best == h->ntypes || count[t] > count[best]))
-						best = t;
-				if (best == h->ntypes)
-					break;
-				fprintf(out, "%s %u × %s", k ? "," : "", count[best], h->types[best].name);
-				count[best] = 0;
-			}
+			uint32_t top[3];
+			size_t nt = pl_top_types(h, count, 3, top);
+			for (size_t k = 0; k < nt; k++)
+				fprintf(out, "%s %u × %s", k ? "," : "", count[top[k]], h->types[top[k]].name);
 		}
 		free(count);
 		fputc('\n', out);
@@ -160,16 +154,10 @@ static void inferred_summary(FILE *out, const struct pl_graph *g, const char *pr
 			count[h->objs[i].type]++;
 	fprintf(out, "%sedges of %u objects were inferred by scanning their memory (their type's "
 		"tp_traverse is not emulated, as for C extension types):", pre, g->ninferred);
-	for (int k = 0; k < 5; k++) {
-		size_t best = h->ntypes;
-		for (size_t t = 0; t < h->ntypes; t++)
-			if (count[t] && (best == h->ntypes || count[t] > count[best]))
-				best = t;
-		if (best == h->ntypes)
-			break;
-		fprintf(out, "%s %s %u", k ? "," : "", h->types[best].name, count[best]);
-		count[best] = 0;
-	}
+	uint32_t top[5];
+	size_t nt = pl_top_types(h, count, 5, top);
+	for (size_t k = 0; k < nt; k++)
+		fprintf(out, "%s %s %u", k ? "," : "", h->types[top[k]].name, count[top[k]]);
 	fputc('\n', out);
 	free(count);
 }
@@ -266,23 +254,7 @@ void pl_render_objects_graph(FILE *out, const struct pl_graph *g, const char *ty
 				pl_trav_of(g, i) == PL_TRAV_INFERRED ? " (edges inferred)" : "");
 			continue;
 		}
-		fprintf(out, "{\"addr\":\"0x%" PRIx64 "\",\"type\":", o->addr);
-		pl_json_cstr(out, t->name);
-		fprintf(out, ",\"type_addr\":\"0x%" PRIx64 "\",\"size\":%u,\"refcnt\":%" PRIu32, t->addr,
-			o->size, o->refcnt);
-		if (o->gen == PL_GEN_PERMANENT)
-			fputs(",\"gen\":\"permanent\"", out);
-		else if (o->gen <= 2)
-			fprintf(out, ",\"gen\":%u", o->gen);
-		else
-			fputs(",\"gen\":null", out);
-		fprintf(out, ",\"tracked\":%s", o->gen == PL_GEN_UNTRACKED ? "false" : "true");
-		if (o->flags & PL_OF_IMMORTAL)
-			fputs(",\"immortal\":true", out);
-		if (o->flags & PL_OF_FINALIZED)
-			fputs(",\"finalized\":true", out);
-		if (o->flags & PL_OF_STATIC)
-			fputs(",\"static\":true", out);
+		pl_json_obj_head(out, h, o);
 		fputs(",\"referents\":[", out);
 		for (uint32_t e = g->off[i]; e < g->off[i + 1]; e++)
 			fprintf(out, "%s\"0x%" PRIx64 "\"", e > g->off[i] ? "," : "", h->objs[g->dst[e]].addr);
@@ -290,6 +262,38 @@ void pl_render_objects_graph(FILE *out, const struct pl_graph *g, const char *ty
 			pl_trav_of(g, i) == PL_TRAV_INFERRED ? ",\"inferred\":true" : "",
 			pl_unreachable(g, i) ? "true" : "false", g->ext[i]);
 	}
+}
+
+void pl_json_root_chain(FILE *out, const struct pl_graph *g, const struct pl_roots *r,
+			uint32_t node)
+{
+	const struct pl_heap *h = g->h;
+	uint32_t chain[256];
+	char lab[256];
+	uint32_t n = pl_roots_chain(r, node, chain, 256);
+	fprintf(out, ",\"root\":");
+	if (n) {
+		const struct pl_root *root = &r->r[r->root[node]];
+		fprintf(out, "{\"kind\":");
+		pl_json_cstr(out, pl_root_kind_name(root->kind));
+		fprintf(out, ",\"label\":");
+		pl_json_cstr(out, root->label);
+		fputc('}', out);
+	} else {
+		fputs("null", out);
+	}
+	fprintf(out, ",\"chain\":[");
+	for (uint32_t i = 0; i < n; i++) {
+		fprintf(out, "%s{\"addr\":\"0x%" PRIx64 "\",\"type\":", i ? "," : "", h->objs[chain[i]].addr);
+		pl_json_cstr(out, tname(g, chain[i]));
+		fprintf(out, ",\"edge\":");
+		if (i + 1 < n)
+			pl_json_cstr(out, pl_graph_edge_label(g, chain[i], chain[i + 1], lab, sizeof(lab)));
+		else
+			fputs("null", out);
+		fputc('}', out);
+	}
+	fputc(']', out);
 }
 
 void pl_render_chain(FILE *out, const struct pl_graph *g, const struct pl_roots *r, uint32_t node,
@@ -306,27 +310,8 @@ void pl_render_chain(FILE *out, const struct pl_graph *g, const struct pl_roots 
 		pl_json_cstr(out, tname(g, node));
 		fprintf(out, ",\"path\":");
 		pl_json_cstr(out, path);
-		if (root) {
-			fprintf(out, ",\"root\":{\"kind\":");
-			pl_json_cstr(out, pl_root_kind_name(root->kind));
-			fprintf(out, ",\"label\":");
-			pl_json_cstr(out, root->label);
-			fputc('}', out);
-		} else {
-			fprintf(out, ",\"root\":null");
-		}
-		fprintf(out, ",\"chain\":[");
-		for (uint32_t i = 0; i < n; i++) {
-			fprintf(out, "%s{\"addr\":\"0x%" PRIx64 "\",\"type\":", i ? "," : "", h->objs[chain[i]].addr);
-			pl_json_cstr(out, tname(g, chain[i]));
-			fprintf(out, ",\"edge\":");
-			if (i + 1 < n)
-				pl_json_cstr(out, pl_graph_edge_label(g, chain[i], chain[i + 1], lab, sizeof(lab)));
-			else
-				fputs("null", out);
-			fputc('}', out);
-		}
-		fprintf(out, "]}\n");
+		pl_json_root_chain(out, g, r, node);
+		fprintf(out, "}\n");
 		return;
 	}
 	if (!n) {

@@ -26,6 +26,9 @@ void pl_render_objects_graph(FILE *out, const struct pl_graph *g, const char *ty
 /* "Node.children → list[0] → Node.parent" into buf */
 const char *pl_cycle_path_str(const struct pl_graph *g, const struct pl_cycles *c, uint32_t start,
 			      char *buf, size_t len);
+/* ,"root":{"kind":..,"label":..}|null,"chain":[{"addr","type","edge"}...] */
+void pl_json_root_chain(FILE *out, const struct pl_graph *g, const struct pl_roots *r,
+			uint32_t node);
 /* The shortest chain from a root to node, as a path and hop by hop. */
 void pl_render_chain(FILE *out, const struct pl_graph *g, const struct pl_roots *r, uint32_t node,
 		     enum pl_format fmt);

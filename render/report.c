@@ -107,9 +107,7 @@ static void json_suspect(FILE *out, const struct pl_report *r, const struct pl_s
 {
 	const struct pl_graph *g = r->g;
 	const struct pl_heap *h = g->h;
-	char path[2048], lab[256];
-	uint32_t chain[256];
-	uint32_t n = pl_roots_chain(r->roots, s->node, chain, 256);
+	char path[2048];
 	pl_roots_path(g, r->roots, s->node, path, sizeof(path));
 	fprintf(out, "{\"addr\":\"0x%" PRIx64 "\",\"type\":", h->objs[s->node].addr);
 	pl_json_cstr(out, tname(g, s->node));
@@ -123,29 +121,8 @@ static void json_suspect(FILE *out, const struct pl_report *r, const struct pl_s
 				       : "retains a large share of the reachable heap");
 	fprintf(out, ",\"path\":");
 	pl_json_cstr(out, path);
-	fprintf(out, ",\"root\":");
-	if (n) {
-		const struct pl_root *root = &r->roots->r[r->roots->root[s->node]];
-		fprintf(out, "{\"kind\":");
-		pl_json_cstr(out, pl_root_kind_name(root->kind));
-		fprintf(out, ",\"label\":");
-		pl_json_cstr(out, root->label);
-		fputc('}', out);
-	} else {
-		fputs("null", out);
-	}
-	fprintf(out, ",\"chain\":[");
-	for (uint32_t i = 0; i < n; i++) {
-		fprintf(out, "%s{\"addr\":\"0x%" PRIx64 "\",\"type\":", i ? "," : "", h->objs[chain[i]].addr);
-		pl_json_cstr(out, tname(g, chain[i]));
-		fprintf(out, ",\"edge\":");
-		if (i + 1 < n)
-			pl_json_cstr(out, pl_graph_edge_label(g, chain[i], chain[i + 1], lab, sizeof(lab)));
-		else
-			fputs("null", out);
-		fputc('}', out);
-	}
-	fputs("]}", out);
+	pl_json_root_chain(out, g, r->roots, s->node);
+	fputc('}', out);
 }
 
 void pl_render_report(FILE *out, const struct pl_report *r, enum pl_format fmt)

@@ -74,6 +74,54 @@ static void print_warnings(const struct pl_program *p)
 		fprintf(stderr, "pyleak-core: warning: %s\n", p->warnings[i]);
 }
 
+/* Everything a command may build, released in one place. */
+struct run {
+	struct pl_heap h;
+	struct pl_graph g;
+	struct pl_cycles cyc;
+	struct pl_roots roots;
+	struct pl_retained ret;
+	struct pl_suspect *suspects;
+	size_t nsuspects;
+};
+
+static void run_release(struct run *r)
+{
+	free(r->suspects);
+	pl_retained_release(&r->ret);
+	pl_roots_release(&r->roots);
+	pl_cycles_release(&r->cyc);
+	pl_graph_release(&r->g);
+	pl_heap_release(&r->h);
+}
+
+static int no_object(const struct cli *c)
+{
+	if (c->addr)
+		fprintf(stderr, "pyleak-core: no object at %s in %s (addresses come from "
+				"'pyleak-core objects' or a report)\n", c->addr, c->core);
+	else
+		fprintf(stderr, "pyleak-core: no object of type %s reachable from a root in %s "
+				"(names as in 'pyleak-core types')\n", c->type, c->core);
+	return 2;
+}
+
+/* The report's pictures: the chain to each suspect, then the cycle groups. */
+static int report_pictures(struct run *r, struct pl_report *rep, const char *dir)
+{
+	int rc = make_dir(dir);
+	for (size_t i = 0; !rc && i < r->nsuspects && i < rep->top; i++) {
+		char path[4096];
+		snprintf(path, sizeof(path), "%s/suspect-%zu.svg", dir, i + 1);
+		if (!(rc = picture(pl_dot_chain(&r->g, &r->roots, r->suspects[i].node), NULL, path,
+				   "a suspect's chain")))
+			rep->nsuspect_svgs++;
+	}
+	if (!rc)
+		rc = cycle_pictures(&r->g, &r->cyc, dir, 10, &rep->ncycle_svgs);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct cli c;
@@ -89,182 +137,103 @@ int main(int argc, char **argv)
 	if (err)
 		return fail(err);
 
-	struct pl_heap h = { .p = p };
+	struct run r = { .h = { .p = p } };
 	/* info reports a core taken mid-collection instead of refusing it */
 	bool info = !strcmp(c.command, "info");
-	bool need_heap = !info || (!p->rt.gc.collecting && !c.layout);
-	if (need_heap && (err = pl_census(p, &h))) {
-		print_warnings(p);
-		pl_heap_release(&h);
-		return fail(err);
-	}
-	struct pl_graph g = { 0 };
-	struct pl_cycles cyc = { 0 };
 	bool types = !strcmp(c.command, "types"), report = !strcmp(c.command, "report");
+	bool need_heap = !info || (!p->rt.gc.collecting && !c.layout);
 	bool need_graph = !info && (!types || c.retained) &&
 			  (strcmp(c.command, "objects") != 0 || c.format == PL_FMT_JSONL || c.format == PL_FMT_JSON);
 	bool need_retained = report || (types && c.retained);
-	struct pl_roots roots = { 0 };
-	struct pl_retained ret = { 0 };
-	struct pl_suspect *suspects = NULL;
-	size_t nsuspects = 0;
+	bool need_roots = need_retained || !strcmp(c.command, "chain") || !strcmp(c.command, "backrefs");
+	if (need_heap && (err = pl_census(p, &r.h)))
+		goto done;
 	if (need_graph) {
-		if (!(err = pl_graph_build(&h, &g)) && !(err = pl_graph_gc(&g)))
-			err = pl_cycles_find(&g, &cyc);
+		if (!(err = pl_graph_build(&r.h, &r.g)) && !(err = pl_graph_gc(&r.g)))
+			err = pl_cycles_find(&r.g, &r.cyc);
 		if (!err && c.addr)
-			err = pl_graph_reverse(&g);
-		if (!err && need_retained && !(err = pl_roots_find(&g, &roots)) &&
-		    !(err = pl_retained_compute(&g, &roots, &ret)) && report)
-			err = pl_suspects(&g, &roots, &ret, c.min_share, 32 * 1024, &suspects, &nsuspects);
-		if (err) {
-			free(suspects);
-			pl_retained_release(&ret);
-			pl_roots_release(&roots);
-			print_warnings(p);
-			pl_cycles_release(&cyc);
-			pl_graph_release(&g);
-			pl_heap_release(&h);
-			return fail(err);
-		}
+			err = pl_graph_reverse(&r.g);
+		if (!err && need_roots)
+			err = pl_roots_find(&r.g, &r.roots);
+		if (!err && need_retained)
+			err = pl_retained_compute(&r.g, &r.roots, &r.ret);
+		if (!err && report)
+			err = pl_suspects(&r.g, &r.roots, &r.ret, c.min_share, 32 * 1024, &r.suspects,
+					  &r.nsuspects);
+		if (err)
+			goto done;
 	}
+
 	if (info) {
-		pl_render_info(stdout, p, need_heap ? &h : NULL, c.format);
+		pl_render_info(stdout, p, need_heap ? &r.h : NULL, c.format);
 		if (c.layout)
 			pl_layout_dump(&p->L, stdout);
 	} else if (types) {
 		if (c.retained)
-			pl_render_types_retained(stdout, &g, &ret, c.top, c.format);
+			pl_render_types_retained(stdout, &r.g, &r.ret, c.top, c.format);
 		else
-			pl_render_types(stdout, &h, c.top, c.format);
+			pl_render_types(stdout, &r.h, c.top, c.format);
 	} else if (!strcmp(c.command, "objects")) {
 		if (need_graph)
-			pl_render_objects_graph(stdout, &g, c.type, c.format);
+			pl_render_objects_graph(stdout, &r.g, c.type, c.format);
 		else
-			pl_render_objects(stdout, &h, c.type, c.format);
+			pl_render_objects(stdout, &r.h, c.type, c.format);
 	} else if (!strcmp(c.command, "cycles")) {
-		pl_render_cycles(stdout, &g, &cyc, c.top, c.format);
+		pl_render_cycles(stdout, &r.g, &r.cyc, c.top, c.format);
 		size_t nw;
-		int prc = c.svg_dir ? make_dir(c.svg_dir) : 0;
-		if (!prc && c.svg_dir)
-			prc = cycle_pictures(&g, &cyc, c.svg_dir, c.top ? c.top : SIZE_MAX, &nw);
-		if (prc) {
-			pl_cycles_release(&cyc);
-			pl_graph_release(&g);
-			pl_heap_release(&h);
-			return prc;
-		}
+		if (c.svg_dir && !(rc = make_dir(c.svg_dir)))
+			rc = cycle_pictures(&r.g, &r.cyc, c.svg_dir, c.top ? c.top : SIZE_MAX, &nw);
 	} else if (!strcmp(c.command, "chain")) {
 		uint32_t node = PL_NONE;
-		if ((err = pl_roots_find(&g, &roots))) {
-			pl_cycles_release(&cyc);
-			pl_graph_release(&g);
-			pl_heap_release(&h);
-			return fail(err);
-		}
 		if (c.addr) {
-			node = pl_graph_node(&g, strtoull(c.addr, NULL, 16));
+			node = pl_graph_node(&r.g, strtoull(c.addr, NULL, 16));
 		} else {   /* the object of that type nearest to a root */
-			for (uint32_t k = 0; k < roots.nordered && node == PL_NONE; k++)
-				if (!strcmp(h.types[h.objs[roots.order[k]].type].name, c.type))
-					node = roots.order[k];
-		}
-		int prc = 0;
-		if (node != PL_NONE) {
-			pl_render_chain(stdout, &g, &roots, node, c.format);
-			if ((c.dot || c.svg) && roots.root[node] == PL_NONE)
-				fprintf(stderr, "pyleak-core: no picture: 0x%llx is reached from no root\n",
-					(unsigned long long)h.objs[node].addr);
-			else if (c.dot || c.svg)
-				prc = picture(pl_dot_chain(&g, &roots, node), c.dot, c.svg, "the chain");
-		}
-		if (prc) {
-			pl_roots_release(&roots);
-			pl_cycles_release(&cyc);
-			pl_graph_release(&g);
-			pl_heap_release(&h);
-			return prc;
+			for (uint32_t k = 0; k < r.roots.nordered && node == PL_NONE; k++)
+				if (!strcmp(r.h.types[r.h.objs[r.roots.order[k]].type].name, c.type))
+					node = r.roots.order[k];
 		}
 		if (node == PL_NONE) {
-			pl_roots_release(&roots);
-			if (c.addr)
-				fprintf(stderr, "pyleak-core: no object at %s in %s (addresses come from "
-						"'pyleak-core objects' or a report)\n", c.addr, c.core);
-			else
-				fprintf(stderr, "pyleak-core: no object of type %s reachable from a root in %s "
-						"(names as in 'pyleak-core types')\n", c.type, c.core);
-			pl_cycles_release(&cyc);
-			pl_graph_release(&g);
-			pl_heap_release(&h);
-			return 2;
+			rc = no_object(&c);
+			goto done;
 		}
+		pl_render_chain(stdout, &r.g, &r.roots, node, c.format);
+		if ((c.dot || c.svg) && r.roots.root[node] == PL_NONE)
+			fprintf(stderr, "pyleak-core: no picture: 0x%llx is reached from no root\n",
+				(unsigned long long)r.h.objs[node].addr);
+		else if (c.dot || c.svg)
+			rc = picture(pl_dot_chain(&r.g, &r.roots, node), c.dot, c.svg, "the chain");
 	} else if (c.addr) {
-		uint64_t a = strtoull(c.addr, NULL, 16);
-		uint32_t node = pl_graph_node(&g, a);
-		bool back = !strcmp(c.command, "backrefs");
-		if (node != PL_NONE && back) {
-			if ((err = pl_roots_find(&g, &roots))) {
-				pl_cycles_release(&cyc);
-				pl_graph_release(&g);
-				pl_heap_release(&h);
-				return fail(err);
-			}
-			pl_render_backrefs(stdout, &g, &roots, node, c.max_depth, c.too_many, c.format);
-			if (c.dot || c.svg) {
-				struct pl_dot_opts o = { .max_depth = c.max_depth, .too_many = c.too_many };
-				int prc = picture(pl_dot_backrefs(&g, &roots, node, &o), c.dot, c.svg,
-						  "the referrers");
-				if (prc) {
-					pl_roots_release(&roots);
-					pl_cycles_release(&cyc);
-					pl_graph_release(&g);
-					pl_heap_release(&h);
-					return prc;
-				}
-			}
-		}
+		uint32_t node = pl_graph_node(&r.g, strtoull(c.addr, NULL, 16));
 		if (node == PL_NONE) {
-			fprintf(stderr, "pyleak-core: no object at %s in %s (addresses come from "
-					"'pyleak-core objects' or a report)\n", c.addr, c.core);
-			pl_cycles_release(&cyc);
-			pl_graph_release(&g);
-			pl_heap_release(&h);
-			return 2;
+			rc = no_object(&c);
+			goto done;
 		}
-		if (!back)
-			pl_render_refs(stdout, &g, node, !strcmp(c.command, "referrers"), c.format);
+		if (!strcmp(c.command, "backrefs")) {
+			pl_render_backrefs(stdout, &r.g, &r.roots, node, c.max_depth, c.too_many, c.format);
+			struct pl_dot_opts o = { .max_depth = c.max_depth, .too_many = c.too_many };
+			if (c.dot || c.svg)
+				rc = picture(pl_dot_backrefs(&r.g, &r.roots, node, &o), c.dot, c.svg,
+					     "the referrers");
+		} else {
+			pl_render_refs(stdout, &r.g, node, !strcmp(c.command, "referrers"), c.format);
+		}
 	} else {
-		struct pl_report rep = { &g, &cyc, &roots, &ret, suspects, nsuspects,
+		struct pl_report rep = { &r.g, &r.cyc, &r.roots, &r.ret, r.suspects, r.nsuspects,
 					 c.top ? c.top : SIZE_MAX, c.svg_dir, 0, 0 };
-		int prc = 0;
-		if (c.svg_dir && !(prc = make_dir(c.svg_dir))) {
-			for (size_t i = 0; i < nsuspects && i < rep.top && !prc; i++) {
-				char path[4096];
-				snprintf(path, sizeof(path), "%s/suspect-%zu.svg", c.svg_dir, i + 1);
-				if (!(prc = picture(pl_dot_chain(&g, &roots, suspects[i].node), NULL, path,
-						    "a suspect's chain")))
-					rep.nsuspect_svgs++;
-			}
-			if (!prc)
-				prc = cycle_pictures(&g, &cyc, c.svg_dir, 10, &rep.ncycle_svgs);
-		}
-		if (prc) {
-			free(suspects);
-			pl_retained_release(&ret);
-			pl_roots_release(&roots);
-			pl_cycles_release(&cyc);
-			pl_graph_release(&g);
-			pl_heap_release(&h);
-			return prc;
-		}
-		pl_render_report(stdout, &rep, c.format);
+		if (c.svg_dir)
+			rc = report_pictures(&r, &rep, c.svg_dir);
+		if (!rc)
+			pl_render_report(stdout, &rep, c.format);
 	}
-	free(suspects);
-	pl_retained_release(&ret);
-	pl_roots_release(&roots);
-	pl_cycles_release(&cyc);
-	pl_graph_release(&g);
+done:
+	run_release(&r);
+	if (err) {
+		print_warnings(p);
+		return fail(err);
+	}
+	if (rc)
+		return rc;
 	print_warnings(p);
-	pl_heap_release(&h);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		fprintf(stderr, "pyleak-core: writing output failed: %s\n", strerror(errno));
 		return 10;

@@ -135,38 +135,64 @@ static const struct {
 };
 #define NCHAINS (sizeof(chains) / sizeof(chains[0]))
 
-START_TEST(chain_paths)
+/* A scenario's core under a build, read up to its roots; NULL (with a SKIP
+ * line) when the scenario is not among those selected. */
+struct loaded {
+	struct pl_program *p;
+	struct pl_heap h;
+	struct pl_graph g;
+	struct pl_roots r;
+};
+
+static struct loaded *load(const struct target *t, const char *name, const char *what)
 {
-	const struct target *t = &targets[_i / NCHAINS];
-	size_t k = _i % NCHAINS;
 	const struct scenario *s = NULL;
 	for (size_t i = 0; i < nscenarios && !s; i++)
-		if (!strcmp(scenarios[i].name, chains[k].scenario))
+		if (!strcmp(scenarios[i].name, name))
 			s = &scenarios[i];
 	if (!s) {
-		fprintf(stderr, "SKIP chain %s: scenario not selected\n", chains[k].scenario);
-		return;
+		fprintf(stderr, "SKIP %s %s: scenario not selected\n", what, name);
+		return NULL;
 	}
 	char dir[1200], core[1300];
 	ck_assert_msg(ensure_core(t, s, false, dir, sizeof(dir)) != NULL, "no core");
 	snprintf(core, sizeof(core), "%s/core", dir);
-	struct pl_program *p = NULL;
-	struct pl_error *err = pl_program_open(core, &(struct pl_options){ 0 }, &p);
+	struct loaded *l = calloc(1, sizeof(*l));
+	ck_assert(l != NULL);
+	struct pl_error *err = pl_program_open(core, &(struct pl_options){ 0 }, &l->p);
 	ck_assert_msg(!err, "%s", err ? err->msg : "");
-	struct pl_heap h;
-	struct pl_graph g;
-	struct pl_roots r;
-	ck_assert(!pl_census(p, &h) && !pl_graph_build(&h, &g) && !pl_graph_gc(&g) &&
-		  !pl_roots_find(&g, &r));
+	ck_assert(!pl_census(l->p, &l->h) && !pl_graph_build(&l->h, &l->g) && !pl_graph_gc(&l->g) &&
+		  !pl_roots_find(&l->g, &l->r));
+	return l;
+}
+
+static void unload(struct loaded *l)
+{
+	pl_roots_release(&l->r);
+	pl_graph_release(&l->g);
+	pl_heap_release(&l->h);
+	pl_program_free(l->p);
+	free(l);
+}
+
+START_TEST(chain_paths)
+{
+	const struct target *t = &targets[_i / NCHAINS];
+	size_t k = _i % NCHAINS;
+	struct loaded *l = load(t, chains[k].scenario, "chain");
+	if (!l)
+		return;
+	struct pl_heap *h = &l->h;
+	struct pl_graph *g = &l->g;
 	regex_t re;
 	ck_assert_int_eq(regcomp(&re, chains[k].path, REG_EXTENDED | REG_NOSUB), 0);
 	size_t objects = 0, matched = 0;
 	char path[4096], sample[4096] = "";
-	for (uint32_t i = 0; i < g.n; i++) {
-		if (strcmp(h.types[h.objs[i].type].name, chains[k].type))
+	for (uint32_t i = 0; i < g->n; i++) {
+		if (strcmp(h->types[h->objs[i].type].name, chains[k].type))
 			continue;
 		objects++;
-		pl_roots_path(&g, &r, i, path, sizeof(path));
+		pl_roots_path(g, &l->r, i, path, sizeof(path));
 		if (regexec(&re, path, 0, NULL, 0) == 0)
 			matched++;
 		else if (!sample[0])
@@ -178,10 +204,7 @@ START_TEST(chain_paths)
 	ck_assert_msg(matched > 0, "%s %s: no %s reached as %s", t->name, chains[k].scenario,
 		      chains[k].type, chains[k].path);
 	regfree(&re);
-	pl_roots_release(&r);
-	pl_graph_release(&g);
-	pl_heap_release(&h);
-	pl_program_free(p);
+	unload(l);
 }
 END_TEST
 
@@ -209,57 +232,41 @@ START_TEST(leak_suspects)
 {
 	const struct target *t = &targets[_i / NSUSPECTS];
 	size_t k = _i % NSUSPECTS;
-	const struct scenario *s = NULL;
-	for (size_t i = 0; i < nscenarios && !s; i++)
-		if (!strcmp(scenarios[i].name, suspects[k].scenario))
-			s = &scenarios[i];
-	if (!s) {
-		fprintf(stderr, "SKIP suspects %s: scenario not selected\n", suspects[k].scenario);
+	const char *sname = suspects[k].scenario;
+	struct loaded *l = load(t, sname, "suspects");
+	if (!l)
 		return;
-	}
-	char dir[1200], core[1300];
-	ck_assert_msg(ensure_core(t, s, false, dir, sizeof(dir)) != NULL, "no core");
-	snprintf(core, sizeof(core), "%s/core", dir);
-	struct pl_program *p = NULL;
-	struct pl_error *err = pl_program_open(core, &(struct pl_options){ 0 }, &p);
-	ck_assert_msg(!err, "%s", err ? err->msg : "");
-	struct pl_heap h;
-	struct pl_graph g;
-	struct pl_roots r;
+	const struct pl_heap *h = &l->h;
 	struct pl_retained rt;
 	struct pl_suspect *sus = NULL;
 	size_t n = 0;
-	ck_assert(!pl_census(p, &h) && !pl_graph_build(&h, &g) && !pl_graph_gc(&g) &&
-		  !pl_roots_find(&g, &r) && !pl_retained_compute(&g, &r, &rt) &&
-		  !pl_suspects(&g, &r, &rt, 0.10, 32 * 1024, &sus, &n));
+	ck_assert(!pl_retained_compute(&l->g, &l->r, &rt) &&
+		  !pl_suspects(&l->g, &l->r, &rt, 0.10, 32 * 1024, &sus, &n));
 	char path[4096];
 	bool found = false;
 	for (size_t i = 0; i < n; i++) {
-		pl_roots_path(&g, &r, sus[i].node, path, sizeof(path));
-		fprintf(stderr, "%s %s: suspect %s retains %llu, %llu x %s\n", t->name, s->name, path,
+		pl_roots_path(&l->g, &l->r, sus[i].node, path, sizeof(path));
+		fprintf(stderr, "%s %s: suspect %s retains %llu, %llu x %s\n", t->name, sname, path,
 			(unsigned long long)sus[i].retained, (unsigned long long)sus[i].part_count,
-			h.types[sus[i].part_type].name);
+			h->types[sus[i].part_type].name);
 		if (suspects[k].path) {
 			regex_t re;
 			ck_assert_int_eq(regcomp(&re, suspects[k].path, REG_EXTENDED | REG_NOSUB), 0);
 			if (regexec(&re, path, 0, NULL, 0) == 0 &&
-			    !strcmp(h.types[sus[i].part_type].name, suspects[k].items))
+			    !strcmp(h->types[sus[i].part_type].name, suspects[k].items))
 				found = true;
 			regfree(&re);
 		}
 	}
 	if (suspects[k].path)
-		ck_assert_msg(found, "%s %s: no suspect at %s holding %s", t->name, s->name,
+		ck_assert_msg(found, "%s %s: no suspect at %s holding %s", t->name, sname,
 			      suspects[k].path, suspects[k].items);
 	else
 		ck_assert_msg(n == 0, "%s %s: a negative control produced %zu suspects", t->name,
-			      s->name, n);
+			      sname, n);
 	free(sus);
 	pl_retained_release(&rt);
-	pl_roots_release(&r);
-	pl_graph_release(&g);
-	pl_heap_release(&h);
-	pl_program_free(p);
+	unload(l);
 }
 END_TEST
 

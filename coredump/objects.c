@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "program.h"
 
@@ -192,13 +193,23 @@ struct pl_type *pl_type_get(struct pl_heap *h, uint64_t type_addr)
 	struct pl_program *p = h->p;
 	const struct pl_layout *L = &p->L;
 	init_kinds(h);
-	if (h->ntypes == h->captypes) {
-		size_t cap = h->captypes ? 2 * h->captypes : 256;
-		struct pl_type *t = realloc(h->types, cap * sizeof(*t));
-		if (!t)
+	/* Type records never move: callers hold pl_type pointers across calls
+	 * that meet new types (a traversal walking tp_base chains). The array
+	 * is one reservation of address space, backed only where touched. */
+	if (!h->types) {
+		void *m = mmap(NULL, PL_MAX_TYPES * sizeof(*h->types), PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (m == MAP_FAILED)
 			return NULL;
-		h->types = t;
-		h->captypes = cap;
+		h->types = m;
+		h->captypes = PL_MAX_TYPES;
+	}
+	if (h->ntypes == h->captypes) {
+		if (!h->types_full)
+			pl_warn(p, "more than %u distinct types; objects of further types are skipped",
+				PL_MAX_TYPES);
+		h->types_full = true;
+		return NULL;
 	}
 	struct pl_type *t = &h->types[h->ntypes];
 	memset(t, 0, sizeof(*t));
@@ -238,7 +249,7 @@ struct pl_type *pl_type_get(struct pl_heap *h, uint64_t type_addr)
 	t->name = t->heap ? heap_type_name(h, type_addr, t->dict, tp_name) : static_type_name(p, tp_name);
 	if (!t->name)
 		return NULL;
-	/* heap_type_name may have grown h->types */
+	/* (records never move: t is still valid here) */
 	t = &h->types[pl_addrmap_get(&h->type_index, type_addr)];
 	t->valid = true;
 	return t;
@@ -550,7 +561,8 @@ void pl_heap_release(struct pl_heap *h)
 		free(h->types[i].slot_offs);
 		free(h->types[i].slot_names);
 	}
-	free(h->types);
+	if (h->types)
+		munmap(h->types, h->captypes * sizeof(*h->types));
 	free(h->objs);
 	pl_addrmap_release(&h->type_index);
 	free(h->islots);

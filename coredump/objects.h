@@ -64,10 +64,15 @@ static inline uint32_t pl_refcnt_clamp(int64_t rc)
 #define PL_OF_TRAV_SHIFT 4  /* graph: enum pl_trav of its edges, 2 bits */
 #define PL_OF_TRAV_MASK (3u << PL_OF_TRAV_SHIFT)
 
+/* Distinct types a heap may have: a reservation of address space (about
+ * 200 MB, touched only as used), so that pl_type pointers stay valid. */
+#define PL_MAX_TYPES (1u << 20)
+
 struct pl_heap {
 	struct pl_program *p;
-	struct pl_type *types;
+	struct pl_type *types;            /* never moves; see PL_MAX_TYPES */
 	size_t ntypes, captypes;
+	bool types_full;
 	struct pl_addrmap type_index;     /* type addr -> index */
 	/* object addr -> index in objs: open addressing over 4-byte slots that
 	 * hold indices; keys are compared through objs[i].addr */

@@ -256,7 +256,8 @@ struct pl_error *pl_suspects(struct pl_graph *g, const struct pl_roots *r,
 		}
 	}
 	free(counts);
-	qsort(s, n, sizeof(*s), by_retained);
+	if (n)
+		qsort(s, n, sizeof(*s), by_retained);
 	*out = s;
 	*nout = n;
 	return NULL;

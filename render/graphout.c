@@ -162,38 +162,53 @@ static void inferred_summary(FILE *out, const struct pl_graph *g, const char *pr
 	free(count);
 }
 
-void pl_render_cycles(FILE *out, const struct pl_graph *g, const struct pl_cycles *c, size_t top,
-		      enum pl_format fmt)
+/* Cycle groups as one JSON object (no trailing newline), or with lines set
+ * as JSON Lines, one group a line. */
+static void cycles_json(FILE *out, const struct pl_graph *g, const struct pl_cycles *c, size_t top,
+			bool lines)
 {
 	const struct pl_heap *h = g->h;
 	size_t n = c->ngroups;
 	if (top && top < n)
 		n = top;
 	char path[1024];
-	if (fmt == PL_FMT_JSON || fmt == PL_FMT_JSONL) {
-		if (fmt == PL_FMT_JSON)
-			fprintf(out, "{\"unreachable\":%u,\"unreachable_bytes\":%" PRIu64
-				",\"inferred_objects\":%u,\"cycles\":[", g->nunreachable, g->unreachable_bytes,
-				g->ninferred);
-		for (size_t i = 0; i < n; i++) {
-			const struct pl_cycle_group *grp = &c->groups[i];
-			fprintf(out, "%s{\"count\":%u,\"objects\":%" PRIu64 ",\"bytes\":%" PRIu64
-				",\"members\":%" PRIu64 ",\"types\":{", i && fmt == PL_FMT_JSON ? "," : "",
-				grp->ncycles, grp->objects, grp->bytes, grp->members);
-			for (uint32_t k = 0; k < grp->ntypes; k++) {
-				fprintf(out, "%s", k ? "," : "");
-				pl_json_cstr(out, h->types[grp->types[2 * k]].name);
-				fprintf(out, ":%u", grp->types[2 * k + 1]);
-			}
-			fprintf(out, "},\"has_finalizers\":%s,\"uncollectable\":%s,\"finalized\":%u,"
-				"\"sample\":\"0x%" PRIx64 "\",\"sample_path\":",
-				grp->has_finalizers ? "true" : "false", grp->legacy_finalizer ? "true" : "false",
-				grp->finalized, h->objs[grp->sample].addr);
-			pl_json_cstr(out, pl_cycle_path_str(g, c, grp->sample, path, sizeof(path)));
-			fprintf(out, "}%s", fmt == PL_FMT_JSONL ? "\n" : "");
+	if (!lines)
+		fprintf(out, "{\"unreachable\":%u,\"unreachable_bytes\":%" PRIu64
+			",\"inferred_objects\":%u,\"cycles\":[", g->nunreachable, g->unreachable_bytes,
+			g->ninferred);
+	for (size_t i = 0; i < n; i++) {
+		const struct pl_cycle_group *grp = &c->groups[i];
+		fprintf(out, "%s{\"count\":%u,\"objects\":%" PRIu64 ",\"bytes\":%" PRIu64
+			",\"members\":%" PRIu64 ",\"types\":{", i && !lines ? "," : "",
+			grp->ncycles, grp->objects, grp->bytes, grp->members);
+		for (uint32_t k = 0; k < grp->ntypes; k++) {
+			fprintf(out, "%s", k ? "," : "");
+			pl_json_cstr(out, h->types[grp->types[2 * k]].name);
+			fprintf(out, ":%u", grp->types[2 * k + 1]);
 		}
+		fprintf(out, "},\"has_finalizers\":%s,\"uncollectable\":%s,\"finalized\":%u,"
+			"\"sample\":\"0x%" PRIx64 "\",\"sample_path\":",
+			grp->has_finalizers ? "true" : "false", grp->legacy_finalizer ? "true" : "false",
+			grp->finalized, h->objs[grp->sample].addr);
+		pl_json_cstr(out, pl_cycle_path_str(g, c, grp->sample, path, sizeof(path)));
+		fprintf(out, "}%s", lines ? "\n" : "");
+	}
+	if (!lines)
+		fputs("]}", out);
+}
+
+void pl_json_cycles(FILE *out, const struct pl_graph *g, const struct pl_cycles *c, size_t top)
+{
+	cycles_json(out, g, c, top, false);
+}
+
+void pl_render_cycles(FILE *out, const struct pl_graph *g, const struct pl_cycles *c, size_t top,
+		      enum pl_format fmt)
+{
+	if (fmt == PL_FMT_JSON || fmt == PL_FMT_JSONL) {
+		cycles_json(out, g, c, top, fmt == PL_FMT_JSONL);
 		if (fmt == PL_FMT_JSON)
-			fprintf(out, "]}\n");
+			fputc('\n', out);
 		return;
 	}
 	pl_render_gc_summary(out, g, c, fmt);

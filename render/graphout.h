@@ -14,6 +14,8 @@ void pl_render_refs(FILE *out, const struct pl_graph *g, uint32_t node, bool ref
 		    enum pl_format fmt);
 void pl_render_cycles(FILE *out, const struct pl_graph *g, const struct pl_cycles *c, size_t top,
 		      enum pl_format fmt);
+/* The cycles JSON object without a trailing newline (for the report). */
+void pl_json_cycles(FILE *out, const struct pl_graph *g, const struct pl_cycles *c, size_t top);
 /* The same table without the summary lines (the report prints those once). */
 void pl_render_cycles_table(FILE *out, const struct pl_graph *g, const struct pl_cycles *c,
 			    size_t top, enum pl_format fmt);

@@ -175,7 +175,7 @@ void pl_render_report(FILE *out, const struct pl_report *r, enum pl_format fmt)
 			json_suspect(out, r, &r->suspects[i]);
 		}
 		fputs("],\"cycles\":", out);
-		pl_render_cycles(out, g, r->cycles, r->top, PL_FMT_JSON);
+		pl_json_cycles(out, g, r->cycles, r->top);
 		fputs("}\n", out);
 		return;
 	}

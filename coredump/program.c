@@ -646,25 +646,27 @@ static struct pl_error *find_python(struct pl_program *p)
 			"the Python process", p->core->path, p->main ? p->main->core_path : "unknown");
 }
 
-struct pl_error *pl_program_open(const char *core_path, const struct pl_options *opt,
-				 struct pl_program **out)
+struct pl_error *pl_program_open_core(struct pl_core *core, const struct pl_options *opt,
+				      struct pl_program **out)
 {
 	*out = NULL;
 	struct pl_program *p = calloc(1, sizeof(*p));
-	if (!p)
+	if (!p) {
+		pl_core_free(core);
 		return pl_error(PL_E_NOMEM, "out of memory");
+	}
 	if (opt)
 		p->opt = *opt;
 	pl_as_init(&p->as);
-	struct pl_error *err = pl_core_open(core_path, &p->core);
-	if (err)
-		goto fail;
+	p->core = core;
+	struct pl_error *err = NULL;
 	if (p->core->missing_bytes) {
 		if (!p->opt.force) {
 			err = pl_error(PL_E_CORE, "%s is truncated: %llu bytes of process memory are missing "
 				       "from the end (file is %zu bytes); the dump was cut short (disk full, "
 				       "core size limit, interrupted copy); --force reads what is there",
-				       core_path, (unsigned long long)p->core->missing_bytes, p->core->size);
+				       p->core->path, (unsigned long long)p->core->missing_bytes,
+				       p->core->size);
 			goto fail;
 		}
 		pl_warn(p, "core is truncated: %llu bytes of memory missing",
@@ -705,4 +707,15 @@ struct pl_error *pl_program_open(const char *core_path, const struct pl_options 
 fail:
 	pl_program_free(p);
 	return err;
+}
+
+struct pl_error *pl_program_open(const char *core_path, const struct pl_options *opt,
+				 struct pl_program **out)
+{
+	*out = NULL;
+	struct pl_core *core;
+	struct pl_error *err = pl_core_open(core_path, &core);
+	if (err)
+		return err;
+	return pl_program_open_core(core, opt, out);
 }

@@ -68,6 +68,10 @@ struct pl_program {
 /* Open everything up to and including the runtime. On error *out is NULL. */
 struct pl_error *pl_program_open(const char *core_path, const struct pl_options *opt,
 				 struct pl_program **out);
+/* The same for a core already parsed (pl_core_from_memory: fuzzing, tests).
+ * Takes ownership of core: it is freed with the program, or at once on error. */
+struct pl_error *pl_program_open_core(struct pl_core *core, const struct pl_options *opt,
+				      struct pl_program **out);
 void pl_program_free(struct pl_program *p);
 static inline void pl_program_freep(struct pl_program **p) { pl_program_free(*p); }
 

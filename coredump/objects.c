@@ -761,6 +761,17 @@ static struct pl_error *walk_list(struct pl_heap *h, uint64_t head, int gen, uin
 		prev = node;
 		node = next & mask;
 	}
+	/* A well-formed list is a ring: the head's back link names the last
+	 * node. Otherwise part of the list is hidden (a head pointing at itself
+	 * hides a whole generation). */
+	uint64_t head_prev;
+	if (node == head && check_prev &&
+	    pl_as_u64(&p->as, head + (uint64_t)L->gc_prev, &head_prev) == 0 && (head_prev & mask) != prev) {
+		pl_warn(p, "%s list: the head 0x%llx links back to 0x%llx, not to the last node 0x%llx; "
+			"list damaged, %llu objects read", gen_name(gen), (unsigned long long)head,
+			(unsigned long long)(head_prev & mask), (unsigned long long)prev, (unsigned long long)n);
+		h->damaged = true;
+	}
 	return NULL;
 }
 

@@ -660,17 +660,25 @@ struct pl_error *pl_program_open_core(struct pl_core *core, const struct pl_opti
 	pl_as_init(&p->as);
 	p->core = core;
 	struct pl_error *err = NULL;
-	if (p->core->missing_bytes) {
+	if (p->core->missing_bytes || p->core->notes_cut) {
 		if (!p->opt.force) {
-			err = pl_error(PL_E_CORE, "%s is truncated: %llu bytes of process memory are missing "
-				       "from the end (file is %zu bytes); the dump was cut short (disk full, "
-				       "core size limit, interrupted copy); --force reads what is there",
-				       p->core->path, (unsigned long long)p->core->missing_bytes,
-				       p->core->size);
+			if (p->core->missing_bytes)
+				err = pl_error(PL_E_CORE, "%s is truncated: %llu bytes of process memory are "
+					       "missing from the end (file is %zu bytes); the dump was cut short "
+					       "(disk full, core size limit, interrupted copy); --force reads "
+					       "what is there", p->core->path,
+					       (unsigned long long)p->core->missing_bytes, p->core->size);
+			else
+				err = pl_error(PL_E_CORE, "%s is truncated: its notes (threads, mapped files) "
+					       "end past the end of the file (%zu bytes); the dump was cut short; "
+					       "--force reads what is there", p->core->path, p->core->size);
 			goto fail;
 		}
-		pl_warn(p, "core is truncated: %llu bytes of memory missing",
-			(unsigned long long)p->core->missing_bytes);
+		if (p->core->missing_bytes)
+			pl_warn(p, "core is truncated: %llu bytes of memory missing",
+				(unsigned long long)p->core->missing_bytes);
+		else
+			pl_warn(p, "core is truncated: its notes are cut short");
 	}
 	for (size_t i = 0; i < p->core->nsegs; i++) {
 		const struct pl_core_segment *s = &p->core->segs[i];

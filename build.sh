@@ -4,12 +4,16 @@
 #   ./build.sh demo   install dependencies, build, run the bundled leaky demo
 #   ./build.sh test   install dependencies, build, run the whole test suite
 #   ./build.sh deps   only install dependencies
+#   ./build.sh sanitize   the whole test suite again under ASan+UBSan, in a
+#                     separate clone (reusing the cores the tests made)
+#   ./build.sh fuzz [SECONDS]   replay fuzz/regressions, then each fuzzer briefly
 set -euo pipefail
 cd "$(dirname "$0")"
 
 PACKAGES=(gcc make autoconf automake libtool pkg-config binutils
           libelf-dev libdw-dev libgraphviz-dev check gdb python3 python3.11-dbg
-          zstd libzstd-dev liblz4-dev liblzma-dev zlib1g-dev valgrind)
+          zstd libzstd-dev liblz4-dev liblzma-dev zlib1g-dev valgrind
+          clang libclang-rt-14-dev)
 
 deps() {
 	local missing=()
@@ -26,13 +30,31 @@ deps() {
 
 build() {
 	[ -x configure ] || ./autogen.sh >/dev/null
-	[ -f Makefile ] || ./configure -q "$@"
+	[ -f Makefile ] || ./configure -q
 	make -j"$(nproc)"
+}
+
+# An in-tree configured source directory cannot also host an out-of-tree
+# build, so the sanitizer build gets its own clone of the committed tree.
+sanitize() {
+	local dir
+	dir=$(mktemp -d /tmp/pyleak-san.XXXXXX)
+	git clone -q . "$dir/src"
+	mkdir -p tests/cores
+	ln -s "$PWD/tests/cores" "$dir/src/tests/cores"
+	(cd "$dir/src" && ./autogen.sh >/dev/null && ./configure -q --enable-sanitizers &&
+	 make -j"$(nproc)" >/dev/null && make -j"$(nproc)" check) || {
+		tail -100 "$dir"/src/tests/*.log
+		return 1
+	}
+	rm -rf "$dir"
 }
 
 case "${1:-}" in
 deps) deps ;;
 demo) deps; build; make demo ;;
 test) deps; build; make -j"$(nproc)" check ;;
-*) echo "usage: ./build.sh demo|test|deps" >&2; exit 2 ;;
+sanitize) deps; sanitize ;;
+fuzz) deps; build; bash fuzz/run.sh regress && bash fuzz/run.sh all "${2:-20}" ;;
+*) echo "usage: ./build.sh demo|test|deps|sanitize|fuzz [SECONDS]" >&2; exit 2 ;;
 esac

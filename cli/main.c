@@ -10,7 +10,7 @@
 #include "../render/census.h"
 #include "../render/graphout.h"
 #include "../render/report.h"
-#include "../graph/retained.h"
+#include "../graph/analysis.h"
 #include "../render/dot.h"
 
 #include <errno.h>
@@ -74,27 +74,6 @@ static void print_warnings(const struct pl_program *p)
 		fprintf(stderr, "pyleak-core: warning: %s\n", p->warnings[i]);
 }
 
-/* Everything a command may build, released in one place. */
-struct run {
-	struct pl_heap h;
-	struct pl_graph g;
-	struct pl_cycles cyc;
-	struct pl_roots roots;
-	struct pl_retained ret;
-	struct pl_suspect *suspects;
-	size_t nsuspects;
-};
-
-static void run_release(struct run *r)
-{
-	free(r->suspects);
-	pl_retained_release(&r->ret);
-	pl_roots_release(&r->roots);
-	pl_cycles_release(&r->cyc);
-	pl_graph_release(&r->g);
-	pl_heap_release(&r->h);
-}
-
 static int no_object(const struct cli *c)
 {
 	if (c->addr)
@@ -107,7 +86,7 @@ static int no_object(const struct cli *c)
 }
 
 /* The report's pictures: the chain to each suspect, then the cycle groups. */
-static int report_pictures(struct run *r, struct pl_report *rep, const char *dir)
+static int report_pictures(struct pl_analysis *r, struct pl_report *rep, const char *dir)
 {
 	int rc = make_dir(dir);
 	for (size_t i = 0; !rc && i < r->nsuspects && i < rep->top; i++) {
@@ -137,32 +116,19 @@ int main(int argc, char **argv)
 	if (err)
 		return fail(err);
 
-	struct run r = { .h = { .p = p } };
 	/* info reports a core taken mid-collection instead of refusing it */
 	bool info = !strcmp(c.command, "info");
 	bool types = !strcmp(c.command, "types"), report = !strcmp(c.command, "report");
 	bool need_heap = !info || (!p->rt.gc.collecting && !c.layout);
 	bool need_graph = !info && (!types || c.retained) &&
 			  (strcmp(c.command, "objects") != 0 || c.format == PL_FMT_JSONL || c.format == PL_FMT_JSON);
-	bool need_retained = report || (types && c.retained);
-	bool need_roots = need_retained || !strcmp(c.command, "chain") || !strcmp(c.command, "backrefs");
-	if (need_heap && (err = pl_census(p, &r.h)))
+	unsigned steps = (need_heap ? PL_AN_CENSUS : 0) | (need_graph ? PL_AN_GRAPH : 0) |
+			 (c.addr ? PL_AN_REVERSE : 0) |
+			 (!strcmp(c.command, "chain") || !strcmp(c.command, "backrefs") ? PL_AN_ROOTS : 0) |
+			 (types && c.retained ? PL_AN_RETAINED : 0) | (report ? PL_AN_SUSPECTS : 0);
+	struct pl_analysis r;
+	if ((err = pl_analyse(p, steps, c.min_share, &r)))
 		goto done;
-	if (need_graph) {
-		if (!(err = pl_graph_build(&r.h, &r.g)) && !(err = pl_graph_gc(&r.g)))
-			err = pl_cycles_find(&r.g, &r.cyc);
-		if (!err && c.addr)
-			err = pl_graph_reverse(&r.g);
-		if (!err && need_roots)
-			err = pl_roots_find(&r.g, &r.roots);
-		if (!err && need_retained)
-			err = pl_retained_compute(&r.g, &r.roots, &r.ret);
-		if (!err && report)
-			err = pl_suspects(&r.g, &r.roots, &r.ret, c.min_share, 32 * 1024, &r.suspects,
-					  &r.nsuspects);
-		if (err)
-			goto done;
-	}
 
 	if (info) {
 		pl_render_info(stdout, p, need_heap ? &r.h : NULL, c.format);
@@ -226,7 +192,7 @@ int main(int argc, char **argv)
 			pl_render_report(stdout, &rep, c.format);
 	}
 done:
-	run_release(&r);
+	pl_analysis_release(&r);
 	if (err) {
 		print_warnings(p);
 		return fail(err);

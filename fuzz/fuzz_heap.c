@@ -49,6 +49,7 @@
 #include "coredump/program.h"
 #include "graph/cycles.h"
 #include "graph/graph.h"
+#include "graph/analysis.h"
 #include "graph/retained.h"
 #include "graph/roots.h"
 #include "render/census.h"
@@ -119,23 +120,12 @@ static void add_target(struct target **t, size_t *n, size_t *cap, uint64_t vaddr
 
 struct run {
 	struct pl_program *p;
-	struct pl_heap h;
-	struct pl_graph g;
-	struct pl_cycles cyc;
-	struct pl_roots roots;
-	struct pl_retained ret;
-	struct pl_suspect *suspects;
-	size_t nsuspects;
+	struct pl_analysis a;
 };
 
 static void run_release(struct run *r, bool keep_program)
 {
-	free(r->suspects);
-	pl_retained_release(&r->ret);
-	pl_roots_release(&r->roots);
-	pl_cycles_release(&r->cyc);
-	pl_graph_release(&r->g);
-	pl_heap_release(&r->h);
+	pl_analysis_release(&r->a);
 	if (!keep_program)
 		pl_program_free(r->p);
 	memset(r, 0, sizeof(*r));
@@ -161,15 +151,7 @@ static struct pl_error *analyse(uint8_t *img, struct pl_program *prog, struct ru
 		r->p = prog;
 	else if ((err = open_program(img, &r->p)))
 		return err;
-	r->h.p = r->p;
-	if ((err = pl_census(r->p, &r->h)) || (err = pl_graph_build(&r->h, &r->g)) ||
-	    (err = pl_graph_gc(&r->g)) || (err = pl_cycles_find(&r->g, &r->cyc)) ||
-	    (err = pl_roots_find(&r->g, &r->roots)) ||
-	    (err = pl_retained_compute(&r->g, &r->roots, &r->ret)) ||
-	    (err = pl_suspects(&r->g, &r->roots, &r->ret, 0.05, 32 * 1024, &r->suspects,
-			       &r->nsuspects)))
-		return err;
-	return NULL;
+	return pl_analyse(r->p, PL_AN_SUSPECTS, 0.05, &r->a);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -223,17 +205,17 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	}
 	size_t capo = 0, caps = 0;
 	uint64_t pre = 16 + 8 * (uint64_t)(r.p->L.preheader_words > 0 ? r.p->L.preheader_words : 0);
-	for (uint32_t i = 0; i < r.g.n; i++) {
-		const struct pl_obj *o = &r.h.objs[i];
+	for (uint32_t i = 0; i < r.a.g.n; i++) {
+		const struct pl_obj *o = &r.a.h.objs[i];
 		uint64_t size = o->size ? o->size : 16;
-		if (i < r.g.ntracked)   /* gc head and pre-header too */
+		if (i < r.a.g.ntracked)   /* gc head and pre-header too */
 			add_target(&objs, &nobjs, &capo, o->addr - pre, size + pre);
 		else
 			add_target(&objs, &nobjs, &capo, o->addr, size);
 	}
-	for (size_t i = 0; i < r.h.ntypes; i++)
-		if (r.h.types[i].valid)
-			add_target(&structs, &nstructs, &caps, r.h.types[i].addr, 1024);
+	for (size_t i = 0; i < r.a.h.ntypes; i++)
+		if (r.a.h.types[i].valid)
+			add_target(&structs, &nstructs, &caps, r.a.h.types[i].addr, 1024);
 	const struct pl_runtime *rt = &r.p->rt;
 	add_target(&structs, &nstructs, &caps, rt->addr, rt->size ? rt->size : 4096);
 	add_target(&structs, &nstructs, &caps, rt->interp, 4096);
@@ -246,7 +228,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		add_target(&structs, &nstructs, &caps, rt->threads[i].top_frame, 256);
 	}
 	fprintf(stderr, "fuzz_heap: base core %s: %zu bytes, %zu writable segments, %u nodes, "
-		"%zu object targets, %zu type/runtime targets\n", path, core_size, nsegs, r.g.n,
+		"%zu object targets, %zu type/runtime targets\n", path, core_size, nsegs, r.a.g.n,
 		nobjs, nstructs);
 	run_release(&r, false);
 	if (!nobjs || !nstructs || !nsegs) {
@@ -373,7 +355,7 @@ static void report(struct run *r, uint8_t opts, uint32_t focus)
 	static const enum pl_format fmts[4] = { PL_FMT_TEXT, PL_FMT_JSON, PL_FMT_JSONL,
 						PL_FMT_MARKDOWN };
 	enum pl_format fmt = fmts[opts & 3];
-	struct pl_report rep = { &r->g, &r->cyc, &r->roots, &r->ret, r->suspects, r->nsuspects,
+	struct pl_report rep = { &r->a.g, &r->a.cyc, &r->a.roots, &r->a.ret, r->a.suspects, r->a.nsuspects,
 				 20, NULL, 0, 0 };
 	if (fmt == PL_FMT_JSON || fmt == PL_FMT_JSONL) {
 		char *buf = NULL;
@@ -398,33 +380,33 @@ static void report(struct run *r, uint8_t opts, uint32_t focus)
 		pl_render_report(devnull, &rep, fmt);
 	}
 	if (opts & 8)
-		pl_render_info(devnull, r->p, &r->h, fmt);
+		pl_render_info(devnull, r->p, &r->a.h, fmt);
 	if (!(opts & 4))
 		return;
 	/* pictures and chains: a cycle, a suspect's chain, the patched object */
-	for (uint32_t k = 0; k < r->cyc.ngroups && k < 2; k++)
-		check_dot_text(pl_dot_cycle(&r->g, &r->cyc, r->cyc.groups[k].sample));
-	if (r->nsuspects)
-		check_dot_text(pl_dot_chain(&r->g, &r->roots, r->suspects[0].node));
-	if (focus == PL_NONE || focus >= r->g.n)
+	for (uint32_t k = 0; k < r->a.cyc.ngroups && k < 2; k++)
+		check_dot_text(pl_dot_cycle(&r->a.g, &r->a.cyc, r->a.cyc.groups[k].sample));
+	if (r->a.nsuspects)
+		check_dot_text(pl_dot_chain(&r->a.g, &r->a.roots, r->a.suspects[0].node));
+	if (focus == PL_NONE || focus >= r->a.g.n)
 		return;
 	char label[512];
-	pl_dot_node_label(&r->g, focus, label, sizeof(label));
+	pl_dot_node_label(&r->a.g, focus, label, sizeof(label));
 	if (!fz_utf8_valid((const unsigned char *)label, strlen(label)))
 		fz_fail("node label is not valid UTF-8", in_data, in_size, label, strlen(label));
-	pl_render_chain(devnull, &r->g, &r->roots, focus, fmt);
-	pl_render_refs(devnull, &r->g, focus, false, fmt);
-	if (r->roots.root[focus] != PL_NONE)
-		check_dot_text(pl_dot_chain(&r->g, &r->roots, focus));
-	struct pl_error *err = pl_graph_reverse(&r->g);
+	pl_render_chain(devnull, &r->a.g, &r->a.roots, focus, fmt);
+	pl_render_refs(devnull, &r->a.g, focus, false, fmt);
+	if (r->a.roots.root[focus] != PL_NONE)
+		check_dot_text(pl_dot_chain(&r->a.g, &r->a.roots, focus));
+	struct pl_error *err = pl_graph_reverse(&r->a.g);
 	if (err) {
 		pl_error_free(err);
 		return;
 	}
-	pl_render_refs(devnull, &r->g, focus, true, fmt);
-	pl_render_backrefs(devnull, &r->g, &r->roots, focus, 3, 10, fmt);
+	pl_render_refs(devnull, &r->a.g, focus, true, fmt);
+	pl_render_backrefs(devnull, &r->a.g, &r->a.roots, focus, 3, 10, fmt);
 	struct pl_dot_opts o = { .max_depth = 3, .too_many = 10 };
-	check_dot_text(pl_dot_backrefs(&r->g, &r->roots, focus, &o));
+	check_dot_text(pl_dot_backrefs(&r->a.g, &r->a.roots, focus, &o));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -459,7 +441,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		 * its gc head or pre-header when tracked: try a few words on) */
 		uint32_t focus = PL_NONE;
 		for (uint64_t d = 0; focus_addr && d <= 48 && focus == PL_NONE; d += 8)
-			focus = pl_graph_node(&r.g, focus_addr + d);
+			focus = pl_graph_node(&r.a.g, focus_addr + d);
 		report(&r, opts, focus);
 	}
 	run_release(&r, !fresh);

@@ -17,6 +17,7 @@
 #include "coredump/objects.h"
 #include "coredump/program.h"
 #include "coredump/traverse.h"
+#include "graph/analysis.h"
 #include "graph/graph.h"
 #include "graph/retained.h"
 #include "graph/roots.h"
@@ -139,12 +140,11 @@ static const struct {
  * line) when the scenario is not among those selected. */
 struct loaded {
 	struct pl_program *p;
-	struct pl_heap h;
-	struct pl_graph g;
-	struct pl_roots r;
+	struct pl_analysis a;
 };
 
-static struct loaded *load(const struct target *t, const char *name, const char *what)
+static struct loaded *load(const struct target *t, const char *name, const char *what,
+			   unsigned steps)
 {
 	const struct scenario *s = NULL;
 	for (size_t i = 0; i < nscenarios && !s; i++)
@@ -161,16 +161,14 @@ static struct loaded *load(const struct target *t, const char *name, const char 
 	ck_assert(l != NULL);
 	struct pl_error *err = pl_program_open(core, &(struct pl_options){ 0 }, &l->p);
 	ck_assert_msg(!err, "%s", err ? err->msg : "");
-	ck_assert(!pl_census(l->p, &l->h) && !pl_graph_build(&l->h, &l->g) && !pl_graph_gc(&l->g) &&
-		  !pl_roots_find(&l->g, &l->r));
+	err = pl_analyse(l->p, steps, 0.10, &l->a);   /* the report's default share */
+	ck_assert_msg(!err, "%s", err ? err->msg : "");
 	return l;
 }
 
 static void unload(struct loaded *l)
 {
-	pl_roots_release(&l->r);
-	pl_graph_release(&l->g);
-	pl_heap_release(&l->h);
+	pl_analysis_release(&l->a);
 	pl_program_free(l->p);
 	free(l);
 }
@@ -179,11 +177,11 @@ START_TEST(chain_paths)
 {
 	const struct target *t = &targets[_i / NCHAINS];
 	size_t k = _i % NCHAINS;
-	struct loaded *l = load(t, chains[k].scenario, "chain");
+	struct loaded *l = load(t, chains[k].scenario, "chain", PL_AN_ROOTS);
 	if (!l)
 		return;
-	struct pl_heap *h = &l->h;
-	struct pl_graph *g = &l->g;
+	struct pl_heap *h = &l->a.h;
+	struct pl_graph *g = &l->a.g;
 	regex_t re;
 	ck_assert_int_eq(regcomp(&re, chains[k].path, REG_EXTENDED | REG_NOSUB), 0);
 	size_t objects = 0, matched = 0;
@@ -192,7 +190,7 @@ START_TEST(chain_paths)
 		if (strcmp(h->types[h->objs[i].type].name, chains[k].type))
 			continue;
 		objects++;
-		pl_roots_path(g, &l->r, i, path, sizeof(path));
+		pl_roots_path(g, &l->a.roots, i, path, sizeof(path));
 		if (regexec(&re, path, 0, NULL, 0) == 0)
 			matched++;
 		else if (!sample[0])
@@ -233,19 +231,16 @@ START_TEST(leak_suspects)
 	const struct target *t = &targets[_i / NSUSPECTS];
 	size_t k = _i % NSUSPECTS;
 	const char *sname = suspects[k].scenario;
-	struct loaded *l = load(t, sname, "suspects");
+	struct loaded *l = load(t, sname, "suspects", PL_AN_SUSPECTS);
 	if (!l)
 		return;
-	const struct pl_heap *h = &l->h;
-	struct pl_retained rt;
-	struct pl_suspect *sus = NULL;
-	size_t n = 0;
-	ck_assert(!pl_retained_compute(&l->g, &l->r, &rt) &&
-		  !pl_suspects(&l->g, &l->r, &rt, 0.10, 32 * 1024, &sus, &n));
+	const struct pl_heap *h = &l->a.h;
+	const struct pl_suspect *sus = l->a.suspects;
+	size_t n = l->a.nsuspects;
 	char path[4096];
 	bool found = false;
 	for (size_t i = 0; i < n; i++) {
-		pl_roots_path(&l->g, &l->r, sus[i].node, path, sizeof(path));
+		pl_roots_path(&l->a.g, &l->a.roots, sus[i].node, path, sizeof(path));
 		fprintf(stderr, "%s %s: suspect %s retains %llu, %llu x %s\n", t->name, sname, path,
 			(unsigned long long)sus[i].retained, (unsigned long long)sus[i].part_count,
 			h->types[sus[i].part_type].name);
@@ -264,8 +259,6 @@ START_TEST(leak_suspects)
 	else
 		ck_assert_msg(n == 0, "%s %s: a negative control produced %zu suspects", t->name,
 			      sname, n);
-	free(sus);
-	pl_retained_release(&rt);
 	unload(l);
 }
 END_TEST

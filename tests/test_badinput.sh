@@ -19,6 +19,8 @@
 set -u
 
 srcdir=${PYLEAK_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
+# shellcheck source=tests/common.sh
+. "$srcdir/tests/common.sh"
 builddir=${PYLEAK_BUILDDIR:-$PWD}
 bin=${PYLEAK_CORE:-$builddir/pyleak-core}
 pyenv_root=${PYENV_ROOT:-/root/.pyenv}
@@ -81,19 +83,8 @@ check() {
     local rc=0
     timeout -k 5 60 "$bin" "$@" >"$T/out" 2>"$T/err" </dev/null || rc=$?
     local -a errs=() warns=() probs=()
-    local l
-    while IFS= read -r l || [[ -n $l ]]; do
-        if [[ $l == "pyleak-core: warning: "* ]]; then
-            warns+=("$l")
-        else
-            errs+=("$l")
-        fi
-    done <"$T/err"
-    if [[ $rc -eq 124 || $rc -eq 137 ]]; then
-        probs+=("hung: no exit within 60 s")
-    elif [[ $rc -ge 128 ]]; then
-        probs+=("killed by signal $((rc - 128))")
-    fi
+    split_stderr "$T/err"
+    status_problems "$rc"
     [[ "|$codes|" == *"|$rc|"* ]] || probs+=("exit code $rc, expected $codes")
     if [[ $rc -eq 0 ]]; then
         [[ ${#errs[@]} -eq 0 ]] || probs+=("exit 0 but ${#errs[@]} non-warning line(s) on stderr")

@@ -49,6 +49,8 @@
 set -u
 
 srcdir=${PYLEAK_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
+# shellcheck source=tests/common.sh
+. "$srcdir/tests/common.sh"
 builddir=${PYLEAK_BUILDDIR:-$PWD}
 bin=${PYLEAK_CORE:-$builddir/pyleak-core}
 pyenv_root=${PYENV_ROOT:-/root/.pyenv}
@@ -146,19 +148,9 @@ check() {
     shift 5
     run "$@"
     local -a errs=() warns=() probs=()
-    local l
-    while IFS= read -r l || [[ -n $l ]]; do
-        if [[ $l == "pyleak-core: warning: "* ]]; then
-            warns+=("$l")
-        else
-            errs+=("$l")
-        fi
-    done <"$T/err"
-    if [[ $rc -eq 124 || $rc -eq 137 ]]; then
-        probs+=("hung: no exit within 60 s")
-    elif [[ $rc -ge 128 ]]; then
-        probs+=("killed by signal $((rc - 128))")
-    elif [[ $rc -eq 9 ]]; then
+    split_stderr "$T/err"
+    status_problems "$rc"
+    if [[ $rc -eq 9 ]]; then
         probs+=("out of memory under ulimit -v $((mem_kib / 1024)) MiB: a damaged size or count was believed")
     fi
     [[ "|$codes|" == *"|$rc|"* ]] || probs+=("exit code $rc, expected $codes")

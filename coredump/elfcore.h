@@ -72,7 +72,6 @@ struct pl_error *pl_core_open(const char *path, struct pl_core **out);
 struct pl_error *pl_core_from_memory(const void *buf, size_t size, const char *name,
 				     struct pl_core **out);
 void pl_core_free(struct pl_core *core);
-static inline void pl_core_freep(struct pl_core **c) { pl_core_free(*c); }
 
 /* Value of an auxv entry, or 0 when absent. */
 uint64_t pl_core_auxv(const struct pl_core *core, uint64_t type);

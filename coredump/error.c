@@ -20,20 +20,6 @@ struct pl_error *pl_error(enum pl_errkind kind, const char *fmt, ...)
 	return e;
 }
 
-struct pl_error *pl_error_prefix(struct pl_error *e, const char *fmt, ...)
-{
-	if (!e || e == &oom_error)
-		return e;
-	char pre[256], old[sizeof(e->msg)];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(pre, sizeof(pre), fmt, ap);
-	va_end(ap);
-	memcpy(old, e->msg, sizeof(old));
-	snprintf(e->msg, sizeof(e->msg), "%s: %.760s", pre, old);
-	return e;
-}
-
 void pl_error_free(struct pl_error *e)
 {
 	if (e && e != &oom_error)

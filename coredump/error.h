@@ -27,15 +27,11 @@ struct pl_error {
 
 __attribute__((format(printf, 2, 3)))
 struct pl_error *pl_error(enum pl_errkind kind, const char *fmt, ...);
-/* Prefix an existing error's message with more context; returns err. */
-__attribute__((format(printf, 2, 3)))
-struct pl_error *pl_error_prefix(struct pl_error *err, const char *fmt, ...);
 void pl_error_free(struct pl_error *err);
 /* The process exit code for an error kind (documented in the man page). */
 int pl_error_exit_code(const struct pl_error *err);
 const char *pl_errkind_name(enum pl_errkind kind);
 
 #define PL_CLEANUP(fn) __attribute__((cleanup(fn)))
-static inline void pl_error_freep(struct pl_error **e) { pl_error_free(*e); }
 
 #endif

@@ -3,7 +3,6 @@
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 static struct pl_error oom_error = { PL_E_NOMEM, "out of memory" };
 

@@ -12,7 +12,7 @@ cd "$(dirname "$0")"
 
 PACKAGES=(gcc make autoconf automake libtool pkg-config binutils
           libelf-dev libdw-dev libgraphviz-dev check gdb python3 python3.11-dbg
-          zstd libzstd-dev liblz4-dev liblzma-dev zlib1g-dev valgrind
+          zstd lz4 xz-utils gzip libzstd-dev liblz4-dev liblzma-dev zlib1g-dev valgrind
           clang libclang-rt-14-dev)
 
 deps() {

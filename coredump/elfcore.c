@@ -1,5 +1,6 @@
 #include "config.h"
 #include "elfcore.h"
+#include "decompress.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -178,17 +179,14 @@ static struct pl_error *parse_notes(struct pl_core *c, const uint8_t *d, size_t 
 
 static struct pl_error *parse(struct pl_core *c)
 {
-	static const struct { const char *magic; size_t len; const char *name, *how; } packed[] = {
-		{ "\x28\xb5\x2f\xfd", 4, "zstd", "zstd -d" },
-		{ "\x1f\x8b", 2, "gzip", "gunzip" },
-		{ "\xfd" "7zXZ", 6, "xz", "xz -d" },
-		{ "\x04\x22\x4d\x18", 4, "lz4", "lz4 -d" },
-	};
-	for (size_t i = 0; i < sizeof(packed) / sizeof(packed[0]); i++)
-		if (c->size >= packed[i].len && memcmp(c->map, packed[i].magic, packed[i].len) == 0)
-			return pl_error(PL_E_CORE, "%s is %s-compressed; decompress it first (%s; for "
-					"systemd-coredump: coredumpctl dump PID -o core)", c->path,
-					packed[i].name, packed[i].how);
+	const char *packed = pl_compression_detect(c->map, c->size);
+	if (packed && c->compression)
+		return pl_error(PL_E_CORE, "%s: its %s data decompresses to %s-compressed data; "
+				"decompress the outer layer by hand and give the result", c->path,
+				c->compression, packed);
+	if (packed)
+		return pl_error(PL_E_CORE, "%s is %s-compressed data in memory; only a core given "
+				"as a file is decompressed", c->path, packed);
 	if (c->size < SELFMAG || memcmp(c->map, ELFMAG, SELFMAG) != 0)
 		return pl_error(PL_E_CORE, "%s is not an ELF file (no \\177ELF magic); give the core "
 				"dump of the Python process", c->path);
@@ -293,8 +291,8 @@ out:
 	return err;
 }
 
-struct pl_error *pl_core_from_memory(const void *buf, size_t size, const char *name,
-				     struct pl_core **out)
+static struct pl_error *from_memory(const void *buf, size_t size, const char *name,
+				    const char *compression, struct pl_core **out)
 {
 	*out = NULL;
 	struct pl_core *c = calloc(1, sizeof(*c));
@@ -303,12 +301,66 @@ struct pl_error *pl_core_from_memory(const void *buf, size_t size, const char *n
 	c->path = strdup(name ? name : "<memory>");
 	c->map = buf;
 	c->size = size;
+	c->compression = compression;
 	struct pl_error *err = c->path ? parse(c) : pl_error(PL_E_NOMEM, "out of memory");
 	if (err) {
 		pl_core_free(c);
 		return err;
 	}
 	*out = c;
+	return NULL;
+}
+
+struct pl_error *pl_core_from_memory(const void *buf, size_t size, const char *name,
+				     struct pl_core **out)
+{
+	return from_memory(buf, size, name, NULL, out);
+}
+
+/* A parse error about decompressed data: say that it was decompressed, and
+ * whether the compressed data ended early. The parser's message starts with
+ * the path, then "is ...", "has ..." or ": ...". */
+static struct pl_error *decompressed_error(struct pl_error *err, const char *path,
+					   const struct pl_decompressed *d)
+{
+	if (err->kind != PL_E_CORE)
+		return err;
+	const char *why = err->msg;
+	size_t n = strlen(path);
+	if (strncmp(why, path, n) == 0)
+		why += n;
+	bool colon = why[0] == ':';
+	why += strspn(why, ": ");
+	struct pl_error *e;
+	if (d->truncated)
+		e = pl_error(PL_E_CORE, "%s: its %s data is truncated (it ends after %zu decompressed "
+			     "bytes), and what decompresses %s%s", path, d->format, d->size,
+			     colon ? "fails: " : "", why);
+	else
+		e = pl_error(PL_E_CORE, "%s: its %s data decompresses to %zu bytes, but what it holds "
+			     "%s%s", path, d->format, d->size, colon ? "fails: " : "", why);
+	pl_error_free(err);
+	return e;
+}
+
+/* map is the whole compressed file; it is unmapped here. */
+static struct pl_error *open_compressed(const char *path, void *map, size_t size,
+					struct pl_core **out)
+{
+	madvise(map, size, MADV_SEQUENTIAL);
+	struct pl_decompressed d;
+	struct pl_error *err = pl_decompress(map, size, path, 0, PL_DECOMPRESS_DROP_INPUT, &d);
+	munmap(map, size);
+	if (err)
+		return err;
+	err = from_memory(d.map, d.size, path, d.format, out);
+	if (err) {
+		munmap(d.map, d.size);
+		return decompressed_error(err, path, &d);
+	}
+	(*out)->owns_map = true;
+	(*out)->compressed_size = size;
+	(*out)->compressed_truncated = d.truncated;
 	return NULL;
 }
 
@@ -334,6 +386,8 @@ struct pl_error *pl_core_open(const char *path, struct pl_core **out)
 	close(fd);
 	if (map == MAP_FAILED)
 		return pl_error(PL_E_CORE, "cannot map core %s: %s", path, strerror(errno));
+	if (pl_compression_detect(map, (size_t)st.st_size))
+		return open_compressed(path, map, (size_t)st.st_size, out);
 	madvise(map, (size_t)st.st_size, MADV_RANDOM);
 	struct pl_error *err = pl_core_from_memory(map, (size_t)st.st_size, path, out);
 	if (err) {

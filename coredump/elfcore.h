@@ -38,6 +38,14 @@ struct pl_core {
 	const uint8_t *map;
 	size_t size;
 	bool owns_map;
+	/* A compressed file (zstd, lz4, xz, gzip: see decompress.h) is read
+	 * through an anonymous mapping of its decompressed data: compression
+	 * names the format (NULL for a plain core), compressed_size is the size
+	 * of the file, compressed_truncated says its data ended early (the core
+	 * then usually lacks bytes too: missing_bytes). */
+	const char *compression;
+	size_t compressed_size;
+	bool compressed_truncated;
 	uint16_t machine;  /* EM_X86_64, EM_AARCH64 */
 
 	struct pl_core_segment *segs;
@@ -66,9 +74,11 @@ struct pl_core {
 	uint64_t sig_addr;
 };
 
-/* Open and parse a core. On error *out is NULL. */
+/* Open and parse a core; a compressed one is decompressed in memory. On
+ * error *out is NULL. */
 struct pl_error *pl_core_open(const char *path, struct pl_core **out);
-/* Parse a core held in memory (tests, fuzzing). buf must outlive the core. */
+/* Parse a core held in memory (tests, fuzzing). buf must outlive the core.
+ * Compressed data is refused here: only pl_core_open decompresses. */
 struct pl_error *pl_core_from_memory(const void *buf, size_t size, const char *name,
 				     struct pl_core **out);
 void pl_core_free(struct pl_core *core);

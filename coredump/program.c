@@ -662,7 +662,15 @@ struct pl_error *pl_program_open_core(struct pl_core *core, const struct pl_opti
 	struct pl_error *err = NULL;
 	if (p->core->missing_bytes || p->core->notes_cut) {
 		if (!p->opt.force) {
-			if (p->core->missing_bytes)
+			if (p->core->missing_bytes && p->core->compression)
+				err = pl_error(PL_E_CORE, "%s is truncated: %llu bytes of process memory are "
+					       "missing from the end (%s data %s, %zu bytes decompressed); "
+					       "copy the whole file again; --force reads what is there",
+					       p->core->path, (unsigned long long)p->core->missing_bytes,
+					       p->core->compression, p->core->compressed_truncated ?
+					       "that ends early" : "of a core that was cut before compression",
+					       p->core->size);
+			else if (p->core->missing_bytes)
 				err = pl_error(PL_E_CORE, "%s is truncated: %llu bytes of process memory are "
 					       "missing from the end (file is %zu bytes); the dump was cut short "
 					       "(disk full, core size limit, interrupted copy); --force reads "

@@ -8,7 +8,7 @@ CC := clang
 BUILDDIR ?= $(top)
 OUT ?= $(top)/fuzz/build
 
-PKGS := libelf libdw libcgraph libgvc
+PKGS := libelf libdw libcgraph libgvc libzstd liblz4 liblzma zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS := $(shell pkg-config --libs $(PKGS))
 

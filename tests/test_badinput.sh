@@ -189,13 +189,21 @@ check "text file" 3 -- "$T/text.txt"
 printf '\177ELF\002\001\001\000\000\000' >"$T/ten"
 want=("has:$T/ten" 're:truncated|too short|shorter' 're:give|copy|again|re-?take|whole')
 check "10-byte file starting with \\177ELF" 3 -- "$T/ten"
-# compressed cores (systemd-coredump writes .zst): only the magic matters here
+# compressed cores (systemd-coredump writes .zst) are read directly, found by
+# their magic: a magic and a few bytes of garbage are damaged or cut short
+# data (or, in a build without the library, the package to install)
 printf '\037\213\010\000\000\000\000\000\000\003compressed' >"$T/core.gz"
-want=("has:$T/core.gz" 're:compress' 're:decompress|gunzip|zcat|zstd|uncompress')
-check "gzip-compressed core" 3 -- "$T/core.gz"
+want=("has:$T/core.gz" 're:gzip' 're:corrupt|truncated|zlib1g-dev' 're:copy|again|give|install')
+check "gzip magic, then garbage" 3 -- "$T/core.gz"
 printf '\050\265\057\375\000\000compressed' >"$T/core.zst"
-want=("has:$T/core.zst" 're:compress' 're:decompress|unzstd|zstdcat|zstd -d|coredumpctl')
-check "zstd-compressed core (systemd-coredump)" 3 -- "$T/core.zst"
+want=("has:$T/core.zst" 're:zstd' 're:corrupt|truncated|libzstd-dev' 're:copy|again|give|install')
+check "zstd magic, then garbage (systemd-coredump)" 3 -- "$T/core.zst"
+printf '\375\067\172\130\132\000' >"$T/magic.xz"
+want=("has:$T/magic.xz" 're:xz' 're:corrupt|truncated|liblzma-dev' 're:copy|again|give|install')
+check "xz magic alone" 3 -- "$T/magic.xz"
+printf '\004\042\115\030' >"$T/magic.lz4"
+want=("has:$T/magic.lz4" 're:lz4' 're:corrupt|truncated|liblz4-dev' 're:copy|again|give|install')
+check "lz4 magic alone" 3 -- "$T/magic.lz4"
 want=('has:ls' 're:not a core dump' 're:give the core')
 check "/bin/ls (ELF executable, not a core)" 3 -- /bin/ls
 

@@ -101,6 +101,16 @@ struct pl_error *pl_layout_from_dwarf(struct pl_layout *L, struct pl_dwarf *dw)
 		if (pl_dwarf_enumerator(dw, "FRAME_OWNED_BY_CSTACK", &v) == 0)
 			L->owned_by_cstack = (int32_t)v;
 	}
+	int32_t *st[] = { &L->frame_created, &L->frame_suspended, &L->frame_suspended_yf,
+			  &L->frame_executing, &L->owned_by_generator };
+	const char *stn[] = { "FRAME_CREATED", "FRAME_SUSPENDED", "FRAME_SUSPENDED_YIELD_FROM",
+			      "FRAME_EXECUTING", "FRAME_OWNED_BY_GENERATOR" };
+	for (size_t i = 0; i < sizeof(st) / sizeof(st[0]); i++)
+		*st[i] = (L->fo_state >= 0 || L->if_owner >= 0) &&
+			 pl_dwarf_enumerator(dw, stn[i], &v) == 0 ? (int32_t)v : INT32_MIN;
+	/* the line table's format follows from the fields the code object has */
+	L->linetable_format = L->co_code_adaptive >= 0 ? 2 : L->co_linetable >= 0 ? 1 : 0;
+	L->lasti_bytes = L->linetable_format == 1 ? 2 : 1;
 	if (L->sizeof_gc_head <= 0 || L->sizeof_object <= 0 || L->sizeof_type <= 0)
 		return pl_error(PL_E_DEBUGINFO, "debug info %s lacks the sizes of PyObject, "
 				"PyTypeObject or PyGC_Head", pl_dwarf_path(dw));

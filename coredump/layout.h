@@ -57,6 +57,18 @@
 	X(is_modules, "PyInterpreterState", "imports.modules|modules", true) \
 	X(is_sysdict, "PyInterpreterState", "sysdict", true) \
 	X(is_builtins, "PyInterpreterState", "builtins", true) \
+	X(is_ceval, "PyInterpreterState", "ceval", false) \
+	X(rt_ceval, "_PyRuntimeState", "ceval", false) \
+	X(ceval_rt_gil, "_ceval_runtime_state", "gil", false) \
+	X(ceval_gil_ptr, "_ceval_state", "gil", false) \
+	X(gil_last_holder, "_gil_runtime_state", "last_holder", false) \
+	X(gil_locked, "_gil_runtime_state", "locked", false) \
+	X(ts_exc_info, "PyThreadState", "exc_info", false) \
+	X(ts_curexc, "PyThreadState", "current_exception|curexc_value", false) \
+	X(ts_context, "PyThreadState", "context", false) \
+	X(ts_async_gen_finalizer, "PyThreadState", "async_gen_finalizer", false) \
+	X(exinfo_value, "_PyErr_StackItem", "exc_value", false) \
+	X(exinfo_previous, "_PyErr_StackItem", "previous_item", false) \
 	X(gcs_enabled, "_gc_runtime_state", "enabled", true) \
 	X(gcs_debug, "_gc_runtime_state", "debug", true) \
 	X(gcs_generations, "_gc_runtime_state", "generations|young", true) \
@@ -153,6 +165,7 @@
 	X(fo_lineno, "PyFrameObject", "f_lineno", false) \
 	X(fo_lasti, "PyFrameObject", "f_lasti", false) \
 	X(fo_frame, "PyFrameObject", "f_frame", false) \
+	X(fo_state, "PyFrameObject", "f_state", false) \
 	X(fo_extra_locals, "PyFrameObject", "f_extra_locals", false) \
 	X(fo_locals_cache, "PyFrameObject", "f_locals_cache", false) \
 	X(co_nlocals, "PyCodeObject", "co_nlocals", false) \
@@ -166,6 +179,11 @@
 	X(co_qualname, "PyCodeObject", "co_qualname", false) \
 	X(co_filename, "PyCodeObject", "co_filename", true) \
 	X(co_firstlineno, "PyCodeObject", "co_firstlineno", true) \
+	X(co_flags, "PyCodeObject", "co_flags", true) \
+	X(co_lnotab, "PyCodeObject", "co_lnotab", false) \
+	X(co_linetable, "PyCodeObject", "co_linetable", false) \
+	X(co_code_adaptive, "PyCodeObject", "co_code_adaptive", false) \
+	X(co_firsttraceable, "PyCodeObject", "_co_firsttraceable", false) \
 	X(if_code, "_PyInterpreterFrame", "f_executable|f_code", false) \
 	X(if_func, "_PyInterpreterFrame", "f_funcobj|f_func", false) \
 	X(if_globals, "_PyInterpreterFrame", "f_globals", false) \
@@ -186,6 +204,7 @@
 	X(gen_exc_tb, "PyGenObject", "gi_exc_state.exc_traceback", false) \
 	X(gen_frame_state, "PyGenObject", "gi_frame_state", false) \
 	X(gen_iframe, "PyGenObject", "gi_iframe", false) \
+	X(gen_running, "PyGenObject", "gi_running", false) \
 	X(agen_finalizer, "PyAsyncGenObject", "ag_origin_or_finalizer|ag_finalizer", false) \
 	X(exc_dict, "PyBaseExceptionObject", "dict", true) \
 	X(exc_args, "PyBaseExceptionObject", "args", true) \
@@ -250,12 +269,14 @@
 	X(partial_dict, "partialobject", "dict", false) \
 	X(descr_type_obj, "PyDescrObject", "d_type", true) \
 	X(set_mask, "PySetObject", "mask", true) \
+	X(set_used, "PySetObject", "used", true) \
 	X(set_table, "PySetObject", "table", true) \
 	X(set_smalltable, "PySetObject", "smalltable", true) \
 	X(str_length, "PyASCIIObject", "length", true) \
 	X(str_state, "PyASCIIObject", "state", true) \
 	X(ustr_data, "PyUnicodeObject", "data", true) \
 	X(bytes_sval, "PyBytesObject", "ob_sval", true) \
+	X(float_val, "PyFloatObject", "ob_fval", true) \
 	X(long_digit, "PyLongObject", "long_value.ob_digit|ob_digit", true) \
 	X(long_tag, "PyLongObject", "long_value.lv_tag", false)
 
@@ -324,6 +345,13 @@ struct pl_layout {
 	int32_t deque_blocklen;
 	/* enum constants from DWARF (3.11+ frames); -1 when absent */
 	int32_t frame_cleared, owned_by_frame_object, owned_by_cstack;
+	/* frame states (3.10+) and owners (3.11+) from DWARF; INT32_MIN when absent */
+	int32_t frame_created, frame_suspended, frame_suspended_yf, frame_executing;
+	int32_t owned_by_generator;
+	/* how code objects map instruction offsets to lines: 0 co_lnotab
+	 * (<=3.9), 1 PEP 626 co_linetable (3.10), 2 location table (3.11+) */
+	int32_t linetable_format;
+	int32_t lasti_bytes;            /* bytes per unit of PyFrameObject.f_lasti (<=3.10) */
 	uint32_t gc_list_mask;          /* low bits of _gc_next/_gc_prev that are flags */
 };
 

@@ -1,6 +1,8 @@
 #include "config.h"
 #include "objects.h"
 
+#include <inttypes.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +57,9 @@ static void init_kinds(struct pl_heap *h)
 		if (pl_symbol(h->p, h->p->pyfile, syms[i].sym, &a, NULL) == 0)
 			h->kind_type[syms[i].k] = a;
 	}
+	pl_symbol(h->p, h->p->pyfile, "_Py_NoneStruct", &h->none, NULL);
+	pl_symbol(h->p, h->p->pyfile, "_Py_TrueStruct", &h->true_, NULL);
+	pl_symbol(h->p, h->p->pyfile, "_Py_FalseStruct", &h->false_, NULL);
 	if (!h->kind_type[PL_K_OBJECT])
 		h->kind_type[PL_K_OBJECT] = 1;   /* never matches; marks "initialized" */
 }
@@ -444,6 +449,77 @@ int pl_int_value(struct pl_heap *h, uint64_t addr, int64_t *v)
 	}
 	*v = sign * (int64_t)acc;
 	return 0;
+}
+
+static int64_t ssize_at(struct pl_program *p, uint64_t addr, int32_t off)
+{
+	int64_t n = -1;
+	if (off < 0 || pl_as_read(&p->as, addr + (uint64_t)off, &n, 8) != 0)
+		return -1;
+	return n;
+}
+
+const char *pl_short_repr(struct pl_heap *h, uint64_t addr, char *buf, size_t len)
+{
+	struct pl_program *p = h->p;
+	const struct pl_layout *L = &p->L;
+	int64_t rc, iv;
+	uint64_t ty;
+	char s[64];
+	init_kinds(h);
+	if (addr && addr == h->none)
+		return snprintf(buf, len, "None"), buf;
+	if (addr && (addr == h->true_ || addr == h->false_))
+		return snprintf(buf, len, addr == h->true_ ? "True" : "False"), buf;
+	struct pl_type *t = addr && pl_obj_header(p, addr, &rc, &ty) == 0 ? pl_type_get(h, ty) : NULL;
+	if (!t) {
+		snprintf(buf, len, "<? 0x%" PRIx64 ">", addr);
+		return buf;
+	}
+	bool exact = t->addr == h->kind_type[t->kind];
+	long n;
+	double d;
+	switch (exact ? t->kind : PL_K_OTHER) {
+	case PL_K_STR:
+		if ((n = pl_str_read(h, addr, s, 44)) < 0)
+			break;
+		for (char *c = s; *c; c++)
+			if ((unsigned char)*c < 0x20 || *c == '\'' || *c == '\\')
+				*c = '?';
+		snprintf(buf, len, "'%s%s'", s, n > 40 ? "..." : "");
+		return buf;
+	case PL_K_INT:
+		if (pl_int_value(h, addr, &iv) == 0)
+			snprintf(buf, len, "%" PRId64, iv);
+		else
+			snprintf(buf, len, "<int (large)>");
+		return buf;
+	case PL_K_FLOAT:
+		if (pl_as_read(&p->as, addr + (uint64_t)L->float_val, &d, 8) != 0)
+			break;
+		snprintf(buf, len, "%.17g", d);
+		return buf;
+	case PL_K_BYTES:
+		snprintf(buf, len, "<bytes len=%" PRId64 ">", ssize_at(p, addr, L->ob_size));
+		return buf;
+	case PL_K_TUPLE:
+	case PL_K_LIST:
+		snprintf(buf, len, "<%s len=%" PRId64 ">", t->kind == PL_K_TUPLE ? "tuple" : "list",
+			 ssize_at(p, addr, L->ob_size));
+		return buf;
+	case PL_K_DICT:
+		snprintf(buf, len, "<dict len=%" PRId64 ">", ssize_at(p, addr, L->dict_used));
+		return buf;
+	case PL_K_SET:
+	case PL_K_FROZENSET:
+		snprintf(buf, len, "<%s len=%" PRId64 ">", t->kind == PL_K_SET ? "set" : "frozenset",
+			 ssize_at(p, addr, L->set_used));
+		return buf;
+	default:
+		break;
+	}
+	snprintf(buf, len, "<%s 0x%" PRIx64 ">", t->name, addr);
+	return buf;
 }
 
 static uint64_t round8(uint64_t n)

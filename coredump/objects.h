@@ -97,6 +97,7 @@ struct pl_heap {
 	uint64_t set_dummy;               /* the <dummy key> of sets (_PySet_Dummy) */
 	/* static type addresses by kind, from libpython's symbols */
 	uint64_t kind_type[PL_K__COUNT];
+	uint64_t none, true_, false_;     /* the singletons' addresses */
 };
 
 /* Read the gc generation lists (and the permanent generation). Fails with
@@ -156,6 +157,10 @@ long pl_str_read(struct pl_heap *h, uint64_t addr, char *buf, size_t max);
 
 /* Value of a Python int of up to 60 bits: 0, or -1 (unreadable, too big). */
 int pl_int_value(struct pl_heap *h, uint64_t addr, int64_t *v);
+
+/* A short repr for display: None, True, 42, 1.5, 'text', b'..',
+ * <list len=3>, <mymod.Foo 0x7f..>. Never fails (unreadable: <? 0x..>). */
+const char *pl_short_repr(struct pl_heap *h, uint64_t addr, char *buf, size_t len);
 
 /* Dict iteration over (key, value) pairs, in insertion order. */
 struct pl_dict_iter {

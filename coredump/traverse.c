@@ -1,5 +1,6 @@
 #include "config.h"
 #include "traverse.h"
+#include "frames.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -811,7 +812,6 @@ const char *pl_edge_label(struct pl_heap *h, uint64_t src, const struct pl_edge 
 {
 	char s[200];
 	struct pl_program *p = h->p;
-	const struct pl_layout *L = &p->L;
 	switch (e->kind) {
 	case PL_E_FIELD:
 		snprintf(buf, len, ".%s", e->name ? e->name : "?");
@@ -854,39 +854,12 @@ const char *pl_edge_label(struct pl_heap *h, uint64_t src, const struct pl_edge 
 		else
 			snprintf(buf, len, ".<slot>");
 		break;
-	case PL_E_LOCAL: {
-		/* localsplus names: co_localsplusnames (3.11+), or varnames +
-		 * cellvars + freevars (<=3.10) */
-		uint64_t names = 0;
-		int64_t idx = (int64_t)e->a;
-		if (L->co_localsplusnames >= 0) {
-			pl_as_u64(&p->as, e->b + (uint64_t)L->co_localsplusnames, &names);
-		} else {
-			uint64_t parts[3] = { 0, 0, 0 };
-			pl_as_u64(&p->as, e->b + (uint64_t)L->co_varnames, &parts[0]);
-			pl_as_u64(&p->as, e->b + (uint64_t)L->co_cellvars, &parts[1]);
-			pl_as_u64(&p->as, e->b + (uint64_t)L->co_freevars, &parts[2]);
-			for (int k = 0; k < 3; k++) {
-				int64_t n = 0;
-				if (parts[k])
-					pl_as_read(&p->as, parts[k] + (uint64_t)L->ob_size, &n, 8);
-				if (idx < n) {
-					names = parts[k];
-					break;
-				}
-				idx -= n;
-			}
-		}
-		int64_t n = 0;
-		uint64_t name = 0;
-		if (names && pl_as_read(&p->as, names + (uint64_t)L->ob_size, &n, 8) == 0 && idx < n &&
-		    pl_as_u64(&p->as, names + (uint64_t)L->tuple_items + (uint64_t)(8 * idx), &name) == 0 &&
-		    pl_str_read(h, name, s, sizeof(s)) >= 0)
+	case PL_E_LOCAL:
+		if (pl_code_local_name(h, e->b, (int64_t)e->a, s, sizeof(s)) == 0)
 			snprintf(buf, len, " local %s", s);
 		else
 			snprintf(buf, len, " stack[%" PRIu64 "]", e->a);
 		break;
-	}
 	case PL_E_STACK:
 		snprintf(buf, len, " stack[%" PRIu64 "]", e->a);
 		break;

@@ -1,12 +1,14 @@
 #include "config.h"
 #include "roots.h"
 
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "coredump/program.h"
+#include "coredump/frames.h"
 #include "coredump/traverse.h"
 
 #define MAX_FRAMES 100000
@@ -19,8 +21,10 @@ const char *pl_root_kind_name(uint8_t kind)
 
 void pl_roots_release(struct pl_roots *r)
 {
-	for (size_t i = 0; i < r->n; i++)
+	for (size_t i = 0; i < r->n; i++) {
 		free(r->r[i].label);
+		free(r->r[i].where);
+	}
 	free(r->r);
 	free(r->parent);
 	free(r->root);
@@ -46,69 +50,16 @@ static void add_root(struct pl_roots *r, uint32_t node, uint8_t kind, const char
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	r->r[r->n] = (struct pl_root){ node, kind, strdup(buf) };
+	r->r[r->n] = (struct pl_root){ node, kind, strdup(buf), NULL };
 	if (r->r[r->n].label)
 		r->n++;
-}
-
-/* An attribute of an instance: from inline/managed values or its __dict__. */
-struct attr_find {
-	struct pl_heap *h;
-	const char *name;
-	uint64_t value, dict;
-};
-
-static int attr_visit(void *ctx, uint64_t target, const struct pl_edge *e)
-{
-	struct attr_find *a = ctx;
-	char buf[128];
-	if (e->kind == PL_E_ATTR && pl_str_read(a->h, e->a, buf, sizeof(buf)) >= 0 &&
-	    !strcmp(buf, a->name)) {
-		a->value = target;
-		return 1;
-	}
-	if (e->kind == PL_E_FIELD && e->name && !strcmp(e->name, "__dict__"))
-		a->dict = target;
-	return 0;
-}
-
-static uint64_t attr_get(struct pl_heap *h, uint64_t obj, const char *name)
-{
-	int64_t rc;
-	uint64_t ty;
-	struct pl_type *t;
-	if (pl_obj_header(h->p, obj, &rc, &ty) || !(t = pl_type_get(h, ty)))
-		return 0;
-	struct attr_find a = { h, name, 0, 0 };
-	pl_traverse(h, obj, t, attr_visit, &a, NULL);
-	if (!a.value && a.dict)
-		a.value = pl_dict_get_str(h, a.dict, name);
-	return a.value;
-}
-
-/* threading._active: ident -> Thread; Thread._name */
-static void thread_name(struct pl_heap *h, uint64_t active, uint64_t ident, char *buf, size_t len)
-{
-	snprintf(buf, len, "0x%llx", (unsigned long long)ident);
-	struct pl_dict_iter it;
-	uint64_t k, v;
-	if (!active || pl_dict_iter_init(&it, h->p, active))
-		return;
-	while (pl_dict_iter_next(&it, &k, &v) == 1) {
-		int64_t id;
-		if (pl_int_value(h, k, &id) || (uint64_t)id != ident)
-			continue;
-		uint64_t name = attr_get(h, v, "_name");
-		if (name)
-			pl_str_read(h, name, buf, len);
-		return;
-	}
 }
 
 struct frame_ctx {
 	const struct pl_graph *g;
 	struct pl_roots *r;
 	const char *prefix;   /* "<thread worker-1> worker()" */
+	const char *where;    /* "native id 123, app.py:12" */
 };
 
 static int frame_visit(void *ctx, uint64_t target, const struct pl_edge *e)
@@ -120,8 +71,11 @@ static int frame_visit(void *ctx, uint64_t target, const struct pl_edge *e)
 	if (!local && !flocals)
 		return 0;
 	pl_edge_label(f->g->h, 0, e, lab, sizeof(lab));
+	size_t n = f->r->n;
 	add_root(f->r, pl_graph_node(f->g, target), PL_ROOT_FRAME, "%s%s", f->prefix,
 		 flocals ? " f_locals" : lab);
+	if (f->r->n > n)
+		f->r->r[n].where = strdup(f->where);
 	return 0;
 }
 
@@ -135,6 +89,48 @@ static void code_name(struct pl_heap *h, uint64_t code, char *buf, size_t len)
 		pl_str_read(h, name, buf, len);
 }
 
+/* A thread's exception state: the exception being raised, the ones being
+ * handled (the exc_info stack) and its contextvars context. */
+static void exception_roots(const struct pl_graph *g, struct pl_roots *r,
+			    const struct pl_pythread *th, const char *name)
+{
+	struct pl_program *p = g->h->p;
+	const struct pl_layout *L = &p->L;
+	uint64_t v = 0, item = 0;
+	if (L->ts_curexc >= 0 && pl_as_u64(&p->as, th->tstate + (uint64_t)L->ts_curexc, &v) == 0)
+		add_root(r, pl_graph_node(g, v), PL_ROOT_THREAD, "<thread %s> exception being raised", name);
+	if (L->ts_exc_info >= 0 && L->exinfo_value >= 0 &&
+	    pl_as_u64(&p->as, th->tstate + (uint64_t)L->ts_exc_info, &item) == 0) {
+		for (int depth = 0; item && depth < 1000; depth++) {
+			if (pl_as_u64(&p->as, item + (uint64_t)L->exinfo_value, &v) != 0)
+				break;
+			add_root(r, pl_graph_node(g, v), PL_ROOT_THREAD, "<thread %s> exception being "
+				 "handled", name);
+			uint64_t prev = 0;
+			if (L->exinfo_previous < 0 ||
+			    pl_as_u64(&p->as, item + (uint64_t)L->exinfo_previous, &prev) != 0 || prev == item)
+				break;
+			item = prev;
+		}
+	}
+	if (L->ts_context >= 0 && pl_as_u64(&p->as, th->tstate + (uint64_t)L->ts_context, &v) == 0)
+		add_root(r, pl_graph_node(g, v), PL_ROOT_THREAD, "<thread %s> contextvars context", name);
+}
+
+/* "native id 123, app.py:12" for a frame of thread th */
+static void frame_where(struct pl_heap *h, const struct pl_pythread *th, uint64_t frame,
+			char *buf, size_t len)
+{
+	struct pl_pyframe pf;
+	char file[512];
+	if (pl_frame_read(h, frame, &pf) != 0) {
+		snprintf(buf, len, "native id %" PRIu64, th->native_id);
+		return;
+	}
+	pl_code_file(h, pf.code, file, sizeof(file));
+	snprintf(buf, len, "native id %" PRIu64 ", %s:%d", th->native_id, file, pf.line);
+}
+
 static void thread_roots(const struct pl_graph *g, struct pl_roots *r, uint64_t active)
 {
 	struct pl_heap *h = g->h;
@@ -143,8 +139,8 @@ static void thread_roots(const struct pl_graph *g, struct pl_roots *r, uint64_t 
 	int64_t cstack = L->owned_by_cstack;
 	for (size_t t = 0; t < p->rt.nthreads; t++) {
 		const struct pl_pythread *th = &p->rt.threads[t];
-		char name[128], fname[160], prefix[400];
-		thread_name(h, active, th->thread_id, name, sizeof(name));
+		char name[128], fname[160], prefix[400], where[700];
+		pl_thread_name(h, active, th->thread_id, name, sizeof(name));
 		uint64_t f = th->top_frame;
 		for (int depth = 0; f && depth < MAX_FRAMES; depth++) {
 			uint64_t code = 0, next = 0;
@@ -157,7 +153,8 @@ static void thread_roots(const struct pl_graph *g, struct pl_roots *r, uint64_t 
 				if (cstack < 0 || owner != cstack) {
 					code_name(h, code, fname, sizeof(fname));
 					snprintf(prefix, sizeof(prefix), "<thread %s> %s()", name, fname);
-					struct frame_ctx fc = { g, r, prefix };
+					frame_where(h, th, f, where, sizeof(where));
+					struct frame_ctx fc = { g, r, prefix, where };
 					pl_traverse_iframe(h, f, frame_visit, &fc);
 				}
 			} else {                     /* <=3.10: frame objects */
@@ -170,7 +167,8 @@ static void thread_roots(const struct pl_graph *g, struct pl_roots *r, uint64_t 
 				pl_as_u64(&p->as, f + (uint64_t)L->fo_back, &next);
 				code_name(h, code, fname, sizeof(fname));
 				snprintf(prefix, sizeof(prefix), "<thread %s> %s()", name, fname);
-				struct frame_ctx fc = { g, r, prefix };
+				frame_where(h, th, f, where, sizeof(where));
+				struct frame_ctx fc = { g, r, prefix, where };
 				pl_traverse(h, f, tp, frame_visit, &fc, NULL);
 			}
 			if (next == f)
@@ -178,6 +176,7 @@ static void thread_roots(const struct pl_graph *g, struct pl_roots *r, uint64_t 
 			f = next;
 		}
 		add_root(r, pl_graph_node(g, th->dict), PL_ROOT_THREAD, "<thread %s> thread state dict", name);
+		exception_roots(g, r, th, name);
 	}
 }
 

@@ -21,6 +21,7 @@ struct pl_root {
 	uint32_t node;
 	uint8_t kind;
 	char *label;
+	char *where;        /* frame roots: "native id 123, app.py:12"; else NULL */
 };
 
 struct pl_roots {

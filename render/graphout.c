@@ -293,6 +293,10 @@ void pl_json_root_chain(FILE *out, const struct pl_graph *g, const struct pl_roo
 		pl_json_cstr(out, pl_root_kind_name(root->kind));
 		fprintf(out, ",\"label\":");
 		pl_json_cstr(out, root->label);
+		if (root->where) {
+			fprintf(out, ",\"where\":");
+			pl_json_cstr(out, root->where);
+		}
 		fputc('}', out);
 	} else {
 		fputs("null", out);
@@ -335,7 +339,8 @@ void pl_render_chain(FILE *out, const struct pl_graph *g, const struct pl_roots 
 			": it is unreachable garbage (see 'cycles')" : "");
 		return;
 	}
-	fprintf(out, "%s\n  root: %s (%s)\n", path, root->label, pl_root_kind_name(root->kind));
+	fprintf(out, "%s\n  root: %s (%s%s%s)\n", path, root->label, pl_root_kind_name(root->kind),
+		root->where ? ": " : "", root->where ? root->where : "");
 	for (uint32_t i = 0; i < n; i++) {
 		fprintf(out, "  0x%" PRIx64 "  %-32s %s\n", h->objs[chain[i]].addr, tname(g, chain[i]),
 			i + 1 < n ? pl_graph_edge_label(g, chain[i], chain[i + 1], lab, sizeof(lab)) : "");

@@ -25,6 +25,7 @@ import gc
 import os
 import sys
 import threading
+import time
 
 try:
     import resource  # imported up front so the kernel-core child needs no import
@@ -60,7 +61,7 @@ def _type_name(o, cache):
 
 
 def _clean(s):
-    return str(s).replace("\n", " ").replace("\r", " ")
+    return str(s).replace("\n", " ").replace("\r", " ").replace("\t", " ")
 
 
 def _write_all(fd, text):
@@ -159,6 +160,88 @@ def _collect_garbage(out, recorded, meta_path):
     _write_file(meta_path, "garbage_count=%d\ngarbage_unrecorded=%d\n" % (len(new), unrecorded), True)
 
 
+def _simple_repr(v):
+    """The short repr pyleak-core prints, for the values where it is exact."""
+    t = type(v)
+    if v is None or t is bool:
+        return repr(v)
+    if t is int and -(1 << 60) < v < (1 << 60):
+        return str(v)
+    if t is str and len(v) <= 40 and all(" " <= c <= "~" and c not in "'\\" for c in v):
+        return "'%s'" % v
+    return None
+
+
+def _frame_row(f, optimized_only=True):
+    co = f.f_code
+    cells = []
+    if co.co_flags & 1:  # CO_OPTIMIZED: locals live in the frame
+        for k, v in list(f.f_locals.items()):
+            r = _simple_repr(v)
+            cells.append(_clean(k) if r is None else "%s=%s" % (_clean(k), r))
+    name = getattr(co, "co_qualname", co.co_name)
+    return "\t".join([_clean(name), _clean(co.co_filename), str(f.f_lineno)] + cells)
+
+
+def _gen_state(g):
+    for p in ("gi_", "cr_", "ag_"):
+        if hasattr(g, p + "frame"):
+            break
+    if getattr(g, p + "running", False):
+        return "running", None
+    frame = getattr(g, p + "frame")
+    if frame is None:
+        return "done", None
+    susp = getattr(g, p + "suspended", None)
+    if susp is not None:  # 3.11+
+        return ("suspended" if susp else "created"), frame
+    return ("created" if frame.f_lasti == -1 else "suspended"), frame
+
+
+def _record_stacks(path):
+    """stacks.txt: every thread's frames innermost first (this module's own
+    frames left out), and every generator, coroutine and async generator."""
+    rows = []
+    names = {t.ident: t.name for t in threading.enumerate()}
+    here = os.path.abspath(__file__)
+    for ident, f in sys._current_frames().items():
+        rows.append("thread\t%d\t%s" % (ident, _clean(names.get(ident, ""))))
+        while f is not None:
+            if os.path.abspath(f.f_code.co_filename) != here:
+                rows.append("frame\t" + _frame_row(f))
+            f = f.f_back
+    # by name: importing types here would leave garbage (its class _C) behind
+    kinds = {"generator": "generator", "coroutine": "coroutine",
+             "async_generator": "async generator"}
+    for o in gc.get_objects():
+        t = type(o)
+        k = kinds.get(t.__name__) if t.__module__ == "builtins" else None
+        if k is None:
+            continue
+        state, frame = _gen_state(o)
+        if frame is None:
+            rows.append("gen\t0x%x\t%s\t%s\t%s" % (id(o), k, _clean(o.__qualname__), state))
+        else:
+            rows.append("gen\t0x%x\t%s\t%s\t%s\t%s" % (id(o), k, _clean(o.__qualname__), state,
+                                                       _frame_row(frame)))
+    _write_file(path, "\n".join(rows) + "\n")
+
+
+def _settle(timeout=5.0):
+    """With other threads alive: wait until each one's innermost frame stays
+    at the same instruction for a few polls (blocked), so that the core and
+    the stacks recorded after it agree."""
+    me = threading.get_ident()
+    prev, same = None, 0
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and same < 3:
+        snap = sorted((i, id(f.f_code), f.f_lasti) for i, f in sys._current_frames().items()
+                      if i != me)
+        same = same + 1 if snap == prev else 0
+        prev = snap
+        time.sleep(0.02)
+
+
 def stop(label=""):
     """Block until the core is taken, record the oracle files, exit the process."""
     env = os.environ
@@ -176,6 +259,13 @@ def stop(label=""):
         go_fd = int(go_s)
     out = os.path.abspath(out or ".")
     meta_path = os.path.join(out, "meta.txt")
+
+    if threading.active_count() > 1:
+        was_enabled = gc.isenabled()
+        gc.disable()           # no collection may run because of our polling
+        _settle()
+        if was_enabled:
+            gc.enable()
 
     # Everything the recording needs is bound here, before the core, so that
     # nothing it keeps alive is born after the core (an alias made later would
@@ -280,6 +370,8 @@ def stop(label=""):
     lines.append("garbage_mode=%s" % garbage_mode)
     _write_file(meta_path, "\n".join(lines) + "\n")
     del threads, lines, counts
+    # Before any collection below can finish a generator: the stacks.
+    _record_stacks(os.path.join(out, "stacks.txt"))
 
     # -- d: what would gc.collect() free?  A fork child keeps this heap intact
     # for the permanent-generation step below.  With other threads alive a

@@ -12,10 +12,14 @@
 #include "../render/report.h"
 #include "../graph/analysis.h"
 #include "../render/dot.h"
+#include "../render/stacks.h"
+#include "../render/diffout.h"
+#include "../graph/diff.h"
 
 #include <errno.h>
 #include <sys/stat.h>
 #include "options.h"
+#include "triage.h"
 
 static int fail(struct pl_error *err)
 {
@@ -101,6 +105,67 @@ static int report_pictures(struct pl_analysis *r, struct pl_report *rep, const c
 	return rc;
 }
 
+static int finish_output(struct pl_program *p)
+{
+	print_warnings(p);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "pyleak-core: writing output failed: %s\n", strerror(errno));
+		return 10;
+	}
+	return 0;
+}
+
+/* stacks: needs no census unless --tasks, so it also reads cores taken
+ * during a collection. */
+static int stacks(struct pl_program *p, const struct cli *c)
+{
+	struct pl_analysis r;
+	struct pl_error *err = pl_analyse(p, c->tasks ? PL_AN_CENSUS : 0, c->min_share, &r);
+	if (err) {
+		pl_analysis_release(&r);
+		print_warnings(p);
+		return fail(err);
+	}
+	struct pl_stacks_opts o = { .locals = c->locals, .tasks = c->tasks };
+	pl_render_stacks(stdout, &r.h, &o, c->format);
+	pl_analysis_release(&r);
+	return finish_output(p);
+}
+
+/* diff OLD NEW: both cores analysed up to the roots (paths), then compared. */
+static int diff(const struct cli *c, const struct pl_options *opt)
+{
+	struct pl_program *p[2] = { NULL, NULL };
+	struct pl_analysis a[2];
+	memset(a, 0, sizeof(a));
+	struct pl_error *err = NULL;
+	int rc = 0;
+	for (int i = 0; i < 2 && !err; i++)
+		if (!(err = pl_program_open(c->cores[i], opt, &p[i])))
+			err = pl_analyse(p[i], PL_AN_ROOTS, c->min_share, &a[i]);
+	struct pl_diff d = { 0 };
+	if (!err)
+		err = pl_diff_compute(&a[0], &a[1], &d);
+	if (!err) {
+		struct pl_diff_view v = { c->cores[0], c->cores[1], c->top, false };
+		pl_render_diff(stdout, &d, &a[1], &v, c->format);
+	}
+	pl_diff_release(&d);
+	for (int i = 0; i < 2; i++) {
+		pl_analysis_release(&a[i]);
+		if (p[i])
+			print_warnings(p[i]);
+		pl_program_free(p[i]);
+	}
+	if (err)
+		return fail(err);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "pyleak-core: writing output failed: %s\n", strerror(errno));
+		rc = 10;
+	}
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct cli c;
@@ -111,10 +176,18 @@ int main(int argc, char **argv)
 	struct pl_options opt = {
 		.exe = c.exe, .sysroot = c.sysroot, .debug_dirs = c.debug_dirs, .force = c.force,
 	};
+	if (!strcmp(c.command, "diff"))
+		return diff(&c, &opt);
+	if (!strcmp(c.command, "triage"))
+		return pl_triage(&c, &opt);
+
 	struct pl_program *p PL_CLEANUP(pl_program_freep) = NULL;
 	struct pl_error *err = pl_program_open(c.core, &opt, &p);
 	if (err)
 		return fail(err);
+
+	if (!strcmp(c.command, "stacks"))
+		return stacks(p, &c);
 
 	/* info reports a core taken mid-collection instead of refusing it */
 	bool info = !strcmp(c.command, "info");

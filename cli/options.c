@@ -7,12 +7,15 @@
 #include <string.h>
 
 static const char *const commands[] = { "info", "types", "objects", "report", "cycles",
-					"referents", "referrers", "chain", "backrefs", NULL };
+					"referents", "referrers", "chain", "backrefs", "stacks", "diff",
+					"triage", NULL };
 
 void pl_cli_usage(FILE *out)
 {
 	fputs(
 "Usage: pyleak-core [COMMAND] CORE [EXECUTABLE] [ADDR] [OPTIONS]\n"
+"       pyleak-core diff OLD NEW [EXECUTABLE]\n"
+"       pyleak-core triage CORE... [--exe EXE] [--jobs N] [--format FMT]\n"
 "\n"
 "Read the ELF core dump of a CPython process and explain what holds its memory.\n"
 "EXECUTABLE is the python binary that produced the core; when omitted it is\n"
@@ -34,6 +37,15 @@ void pl_cli_usage(FILE *out)
 "            to the object, as a Python path: __main__.BUS.listeners[17].__self__\n"
 "  backrefs ADDR    the referrers of the object, theirs, ... as a tree down to\n"
 "            the roots (objgraph's show_backrefs): --max-depth N (4), --too-many N (10)\n"
+"  stacks    every thread: Python name, native id, GIL, the fatal signal, frames\n"
+"            innermost first with file:line; --locals adds locals, --tasks the\n"
+"            suspended generators, coroutines and asyncio tasks\n"
+"  diff OLD NEW [EXECUTABLE]\n"
+"            what grew between two cores of one program: count and bytes per type\n"
+"            (objgraph's show_growth) and the containers that grew, by path\n"
+"  triage CORE... [--exe EXE] [--jobs N]\n"
+"            one record per core (signal, crashing thread's stack, gc state, top\n"
+"            suspects, or the error), then the cores grouped by signature\n"
 "\n"
 "Options:\n"
 "      --format=FMT     text (default), json, jsonl, markdown\n"
@@ -50,6 +62,11 @@ void pl_cli_usage(FILE *out)
 "                       chain, backrefs: also draw the picture (Graphviz DOT / SVG)\n"
 "      --svg-dir=DIR    cycles, report: one SVG per suspect and per cycle group in\n"
 "                       DIR (the markdown report links them)\n"
+"      --locals         stacks: print each frame's locals (short reprs)\n"
+"      --tasks          stacks: also suspended generators, coroutines, asyncio tasks\n"
+"      --exe=EXE        the executable (triage: for every core; otherwise the same as\n"
+"                       the EXECUTABLE argument)\n"
+"      --jobs=N         triage: read N cores at a time (separate processes)\n"
 "      --retained       types: add retained bytes (builds the whole graph)\n"
 "      --min-share=PCT  report: a leak suspect retains at least PCT%% of the\n"
 "                       reachable heap (default 10)\n"
@@ -80,7 +97,7 @@ static bool parse_format(const char *s, enum pl_format *f)
 
 int pl_cli_parse(struct cli *c, int argc, char **argv)
 {
-	enum { O_FORMAT = 256, O_TOP, O_TYPE, O_SYSROOT, O_DEBUGDIR, O_FORCE, O_LAYOUT, O_RETAINED, O_MINSHARE, O_MAXDEPTH, O_TOOMANY, O_DOT, O_SVG, O_SVGDIR };
+	enum { O_FORMAT = 256, O_TOP, O_TYPE, O_SYSROOT, O_DEBUGDIR, O_FORCE, O_LAYOUT, O_RETAINED, O_MINSHARE, O_MAXDEPTH, O_TOOMANY, O_DOT, O_SVG, O_SVGDIR, O_LOCALS, O_TASKS, O_EXE, O_JOBS };
 	static const struct option longopts[] = {
 		{ "format", required_argument, NULL, O_FORMAT },
 		{ "top", required_argument, NULL, O_TOP },
@@ -96,6 +113,10 @@ int pl_cli_parse(struct cli *c, int argc, char **argv)
 		{ "dot", required_argument, NULL, O_DOT },
 		{ "svg", required_argument, NULL, O_SVG },
 		{ "svg-dir", required_argument, NULL, O_SVGDIR },
+		{ "locals", no_argument, NULL, O_LOCALS },
+		{ "tasks", no_argument, NULL, O_TASKS },
+		{ "exe", required_argument, NULL, O_EXE },
+		{ "jobs", required_argument, NULL, O_JOBS },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -106,6 +127,7 @@ int pl_cli_parse(struct cli *c, int argc, char **argv)
 	c->max_depth = 4;
 	c->too_many = 10;
 	c->format = PL_FMT_TEXT;
+	c->jobs = 1;
 	int opt;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
@@ -167,6 +189,25 @@ int pl_cli_parse(struct cli *c, int argc, char **argv)
 		case O_LAYOUT:
 			c->layout = true;
 			break;
+		case O_LOCALS:
+			c->locals = true;
+			break;
+		case O_TASKS:
+			c->tasks = true;
+			break;
+		case O_EXE:
+			c->exe = optarg;
+			break;
+		case O_JOBS: {
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (*end || !*optarg || v == 0 || v > 256) {
+				fprintf(stderr, "pyleak-core: --jobs takes a number from 1 to 256, not '%s'\n",
+					optarg);
+				return 2;
+			}
+			c->jobs = (unsigned)v;
+			break;
+		}
 		case O_RETAINED:
 			c->retained = true;
 			break;
@@ -197,6 +238,25 @@ int pl_cli_parse(struct cli *c, int argc, char **argv)
 		fprintf(stderr, "pyleak-core: no core file given; usage: pyleak-core [COMMAND] CORE "
 				"[EXECUTABLE] (see --help)\n");
 		return 2;
+	}
+	if (!strcmp(c->command, "triage")) {   /* every argument is a core */
+		c->cores = (const char **)argv + i;
+		c->ncores = (size_t)(argc - i);
+		c->core = argv[i];
+		return 0;
+	}
+	if (!strcmp(c->command, "diff")) {     /* OLD NEW [EXECUTABLE] */
+		if (argc - i < 2 || argc - i > 3) {
+			fprintf(stderr, "pyleak-core: diff takes two cores and an optional executable: "
+					"pyleak-core diff OLD NEW [EXECUTABLE]\n");
+			return 2;
+		}
+		c->cores = (const char **)argv + i;
+		c->ncores = 2;
+		c->core = argv[i];
+		if (argc - i == 3)
+			c->exe = argv[i + 2];
+		return 0;
 	}
 	c->core = argv[i++];
 	bool wants_addr = !strcmp(c->command, "referents") || !strcmp(c->command, "referrers") ||

@@ -11,6 +11,10 @@ struct cli {
 	const char *command;     /* "info", "types", "objects", "report" */
 	const char *core;
 	const char *exe;
+	const char **cores;      /* diff: OLD NEW; triage: every core */
+	size_t ncores;
+	bool locals, tasks;      /* stacks */
+	unsigned jobs;           /* triage --jobs */
 	const char *sysroot;
 	const char *debug_dirs[33];
 	size_t ndebug_dirs;

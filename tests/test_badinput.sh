@@ -390,6 +390,8 @@ EOF
         check -w "core taken during gc: info" 0 -- info "$T/gc.core"
         want=('any:collection' 'out:[0-9]')
         check -w "core taken during gc: types --force" 0 -- types --force --top=0 "$T/gc.core"
+        want=('out:running the garbage collector' 'out:__del__ at .*block_in_gc.py:9')
+        check "core taken during gc: stacks (no census needed)" 0 -- stacks "$T/gc.core"
     fi
     stop_bg
 fi

@@ -1,0 +1,248 @@
+#!/usr/bin/env bash
+# The batch and comparison commands end to end, on every CPython on the
+# machine (tests/pythons.sh; a missing build is a SKIP line, never silent):
+#
+#   diff    testdata/growth.py is dumped twice with gcore while it grows; its
+#           own gc.get_objects() counts per type after each core are the
+#           oracle: every type's count_delta in `diff --format=json` must equal
+#           counts-2 - counts-1 exactly, and the grown containers must include
+#           __main__.BUS.listeners +300 and __main__.CACHE +120 (matched by
+#           address: one process).
+#   stacks  --format=json parses, and names the main thread's frames.
+#   triage  a batch of the two growth cores, a truncated copy, a file that is
+#           not a core and (when the zstd tool exists) a zstd-compressed copy,
+#           with --jobs 1 and --jobs 3: one record per core in order, the
+#           broken ones as error records, the compressed one equal to the
+#           plain one, a summary that groups the two growth cores, the same
+#           output whatever --jobs; groups that count each signature.
+#   crash   a kernel core of testdata/crash.py (SIGSEGV in a ctypes call):
+#           its record names the signal and has handle() at the crash line.
+#
+# Prints PASS/FAIL/SKIP lines, then "N passed, M failed"; exit 1 on a failure.
+
+set -u
+
+srcdir=${PYLEAK_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
+builddir=${PYLEAK_BUILDDIR:-$PWD}
+bin=${PYLEAK_CORE:-$builddir/pyleak-core}
+[[ -x $bin ]] || { echo "SKIP test_cli: pyleak-core not built ($bin)"; exit 77; }
+command -v gdb >/dev/null || { echo "SKIP test_cli: gdb not found"; exit 77; }
+py3=$(command -v python3) || { echo "SKIP test_cli: python3 not found (JSON checks)"; exit 77; }
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/pyleak-cli.XXXXXX") || exit 77
+pid=
+cleanup() {
+    [[ -n $pid ]] && kill -KILL "$pid" 2>/dev/null
+    rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+npass=0
+nfail=0
+pass() { echo "PASS $1"; npass=$((npass + 1)); }
+fail() { echo "FAIL $1: $2"; nfail=$((nfail + 1)); }
+
+# growth PYTHON DIR: run testdata/growth.py, gcore it at each READY.
+growth() {
+    local python=$1 dir=$2 line n
+    mkdir -p "$dir"
+    coproc G { exec "$python" "$srcdir/testdata/growth.py" "$dir" 2>"$dir/stderr"; }
+    pid=$G_PID
+    for n in 1 2; do
+        if ! read -r -t 60 line <&"${G[0]}" || [[ $line != "READY $n" ]]; then
+            echo "growth.py did not reach READY $n: $(tail -1 "$dir/stderr")"
+            return 1
+        fi
+        if ! (cd "$dir" && timeout -k 5 120 gdb -batch -nx -p "$pid" -ex "gcore core-$n") \
+            >"$dir/gdb-$n.log" 2>&1 </dev/null; then
+            echo "gcore failed (see $dir/gdb-$n.log)"
+            return 1
+        fi
+        printf 'g' >&"${G[1]}"
+    done
+    wait "$pid"
+    local st=$?
+    pid=
+    [[ $st -eq 0 ]] || { echo "growth.py exited with $st: $(tail -1 "$dir/stderr")"; return 1; }
+}
+
+check_diff() {
+    local name=$1 python=$2 dir=$3 out
+    if ! out=$("$bin" diff "$dir/core-1" "$dir/core-2" "$python" --format=json 2>"$dir/diff.err"); then
+        fail "diff $name" "exit $?: $(head -1 "$dir/diff.err")"
+        return
+    fi
+    printf '%s\n' "$out" >"$dir/diff.json"
+    local why
+    if why=$("$py3" - "$dir" <<'EOF'
+import json, sys
+d = sys.argv[1]
+diff = json.load(open(d + "/diff.json"))
+def counts(n):
+    c = {}
+    for line in open("%s/counts-%d.tsv" % (d, n)):
+        k, v = line.rstrip("\n").split("\t")
+        c[k] = int(v)
+    return c
+c1, c2 = counts(1), counts(2)
+want = {k: c2.get(k, 0) - c1.get(k, 0) for k in set(c1) | set(c2)}
+want = {k: v for k, v in want.items() if v}
+got = {r["type"]: r["count_delta"] for r in diff["types"] if r["count_delta"]}
+bad = sorted(set(want) | set(got), key=str)
+bad = ["%s: pyleak-core %+d, gc %+d" % (k, got.get(k, 0), want.get(k, 0))
+       for k in bad if got.get(k, 0) != want.get(k, 0)]
+if bad:
+    sys.exit("type deltas differ from the live gc: " + "; ".join(bad[:5]))
+if want.get("__main__.Listener") != 301:
+    sys.exit("oracle: expected 301 new Listener objects, gc says %s" % want.get("__main__.Listener"))
+grew = {c["path"]: c for c in diff["containers"]}
+for path, delta in (("__main__.BUS.listeners", 300), ("__main__.CACHE", 120)):
+    c = grew.get(path)
+    if not c or c["delta"] != delta or c["matched_by"] != "address":
+        sys.exit("container %s: expected +%d matched by address, got %r" % (path, delta, c))
+if not diff["same_process"]:
+    sys.exit("same_process is false for two dumps of one process")
+EOF
+    ); then
+        pass "diff $name: type deltas equal the live gc's, listeners +300, cache +120"
+    else
+        fail "diff $name" "$why"
+    fi
+    if "$bin" diff "$dir/core-1" "$dir/core-2" "$python" | grep -q '__main__.BUS.listeners +300'; then
+        pass "diff $name: text names __main__.BUS.listeners +300"
+    else
+        fail "diff $name" "text output lacks '__main__.BUS.listeners +300'"
+    fi
+}
+
+check_stacks() {
+    local name=$1 python=$2 dir=$3
+    if "$bin" stacks "$dir/core-2" "$python" --format=json --locals --tasks >"$dir/stacks.json" \
+        2>"$dir/stacks.err" && "$py3" - "$dir/stacks.json" <<'EOF'
+import json, sys
+s = json.load(open(sys.argv[1]))
+fr = [f["function"] for t in s["threads"] for f in t["frames"]]
+assert "dump_point" in fr and "main" in fr, fr
+main = [f for t in s["threads"] for f in t["frames"] if f["function"] == "main"][0]
+assert main["locals"] == {"out": main["locals"]["out"]} and main["locals"]["out"].startswith("'"), main
+EOF
+    then
+        pass "stacks $name: JSON with dump_point() and main(out=...)"
+    else
+        fail "stacks $name" "$(head -1 "$dir/stacks.err") (see $dir/stacks.json)"
+    fi
+}
+
+check_triage() {
+    local name=$1 python=$2 dir=$3 cores=() zst=
+    head -c 100000 "$dir/core-1" >"$dir/truncated.core"
+    printf 'not a core\n' >"$dir/text.core"
+    cores=("$dir/core-1" "$dir/truncated.core" "$dir/core-2" "$dir/text.core")
+    if command -v zstd >/dev/null; then
+        zstd -q -3 "$dir/core-2" -o "$dir/core-2.zst" && zst="$dir/core-2.zst" && cores+=("$zst")
+    else
+        echo "SKIP triage $name: zstd core: the zstd tool is not installed"
+    fi
+    "$bin" triage "${cores[@]}" --exe "$python" --format=jsonl --jobs 1 >"$dir/t1.jsonl" 2>"$dir/t1.err"
+    local rc1=$?
+    "$bin" triage "${cores[@]}" --exe "$python" --format=jsonl --jobs 3 >"$dir/t3.jsonl" 2>"$dir/t3.err"
+    local rc3=$?
+    if [[ $rc1 -ne 0 || $rc3 -ne 0 ]]; then
+        fail "triage $name" "exit $rc1 / $rc3: $(head -1 "$dir/t1.err")"
+        return
+    fi
+    if ! cmp -s "$dir/t1.jsonl" "$dir/t3.jsonl"; then
+        fail "triage $name" "--jobs 1 and --jobs 3 differ"
+        return
+    fi
+    local why
+    if why=$("$py3" - "$dir/t1.jsonl" "${cores[@]}" <<'EOF' 2>&1
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+cores = sys.argv[2:]
+recs, summ = rows[:-1], rows[-1]["summary"]
+assert [r["path"] for r in recs] == cores, [r["path"] for r in recs]
+ok = {r["path"]: r for r in recs}
+for bad in (cores[1], cores[3]):
+    assert "error" in ok[bad] and ok[bad]["exit_code"] == 3, ok[bad]
+for good in (cores[0], cores[2]):
+    r = ok[good]
+    assert "error" not in r and r["heap"]["objects"] > 0, r
+    assert r["thread"]["frames"][0]["function"] == "dump_point", r["thread"]
+if len(cores) == 5:
+    a, b = dict(ok[cores[2]]), dict(ok[cores[4]])
+    a.pop("path"); b.pop("path")
+    assert a == b, "zstd record differs from the plain one: %r / %r" % (a, b)
+assert summ["cores"] == len(cores) and summ["errors"] == 2, summ
+groups = {g["signature"]: g["count"] for g in summ["groups"]}
+want = {}
+for r in recs:
+    want[r["signature"]] = want.get(r["signature"], 0) + 1
+assert groups == want, (groups, want)
+assert max(groups.values()) >= 2, groups
+EOF
+    ); then
+        pass "triage $name: ${#cores[@]} cores in order, 2 error records, grouped${zst:+, zstd core read}"
+    else
+        fail "triage $name" "$(tail -1 <<<"$why")"
+    fi
+}
+
+# crash PYTHON DIR: a kernel core of testdata/crash.py (SIGSEGV), checked in
+# a triage record: signal, fatal, handle() at the crash line on the stack.
+check_crash() {
+    local name=$1 python=$2 dir=$3 pattern line
+    pattern=$(cat /proc/sys/kernel/core_pattern 2>/dev/null) || pattern=
+    if [[ $pattern != core && $pattern != core.%p ]]; then
+        echo "SKIP crash $name: kernel.core_pattern is '$pattern', not 'core'"
+        return
+    fi
+    mkdir -p "$dir/crash"
+    { (cd "$dir/crash" && ulimit -c unlimited && exec "$python" "$srcdir/testdata/crash.py") \
+        >/dev/null 2>&1; } 2>/dev/null
+    local core
+    core=$(find "$dir/crash" -name 'core*' | head -1)
+    if [[ -z $core ]]; then
+        fail "crash $name" "no kernel core written in $dir/crash"
+        return
+    fi
+    line=$(grep -n 'CRASH-LINE' "$srcdir/testdata/crash.py" | cut -d: -f1)
+    "$bin" triage "$core" --exe "$python" --format=jsonl >"$dir/crash.jsonl" 2>"$dir/crash.err"
+    local why
+    if why=$("$py3" - "$dir/crash.jsonl" "$line" <<'EOF' 2>&1
+import json, sys
+r = json.loads(open(sys.argv[1]).readline())
+assert r.get("signal_name") == "SIGSEGV" and r["fatal"], r
+fr = r["thread"]["frames"]
+h = [f for f in fr if f["function"] == "handle"]
+assert h and h[0]["line"] == int(sys.argv[2]) and h[0]["file"].endswith("crash.py"), fr
+assert r["signature"].startswith("SIGSEGV in "), r["signature"]
+EOF
+    ); then
+        pass "crash $name: SIGSEGV record with handle() at crash.py:$line"
+    else
+        fail "crash $name" "$(tail -1 <<<"$why")"
+    fi
+    rm -rf "$dir/crash"
+}
+
+mapfile -t targets < <(bash "$srcdir/tests/pythons.sh")
+((${#targets[@]})) || { echo "FAIL: no CPython build found"; exit 1; }
+for t in "${targets[@]}"; do
+    name=${t%%$'\t'*}
+    python=${t#*$'\t'}
+    dir=$T/$name
+    if ! why=$(growth "$python" "$dir"); then
+        fail "growth cores $name" "$why"
+        continue
+    fi
+    check_diff "$name" "$python" "$dir"
+    check_stacks "$name" "$python" "$dir"
+    check_triage "$name" "$python" "$dir"
+    check_crash "$name" "$python" "$dir"
+    rm -f "$dir"/core-* "$dir"/*.core
+done
+
+echo "$npass passed, $nfail failed"
+[[ $nfail -eq 0 ]]

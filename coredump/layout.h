@@ -277,6 +277,7 @@
 	X(ustr_data, "PyUnicodeObject", "data", true) \
 	X(bytes_sval, "PyBytesObject", "ob_sval", true) \
 	X(float_val, "PyFloatObject", "ob_fval", true) \
+	X(bytearray_alloc, "PyByteArrayObject", "ob_alloc", true) \
 	X(long_digit, "PyLongObject", "long_value.ob_digit|ob_digit", true) \
 	X(long_tag, "PyLongObject", "long_value.lv_tag", false)
 

@@ -48,6 +48,7 @@ static void init_kinds(struct pl_heap *h)
 		{ PL_K_COROUTINE, "PyCoro_Type" }, { PL_K_ASYNCGEN, "PyAsyncGen_Type" },
 		{ PL_K_WEAKREF, "_PyWeakref_RefType" }, { PL_K_TRACEBACK, "PyTraceBack_Type" },
 		{ PL_K_GETSET_DESCR, "PyGetSetDescr_Type" }, { PL_K_MEMBER_DESCR, "PyMemberDescr_Type" },
+		{ PL_K_BYTEARRAY, "PyByteArray_Type" },
 		{ PL_K_OBJECT, "PyBaseObject_Type" },
 	};
 	if (h->kind_type[PL_K_OBJECT])
@@ -613,6 +614,13 @@ uint64_t pl_obj_size(struct pl_heap *h, uint64_t addr, const struct pl_type *t, 
 	case PL_K_DICT:
 		size += dict_extra(p, addr);
 		break;
+	case PL_K_BYTEARRAY: {   /* its buffer (ob_alloc bytes, as sys.getsizeof) */
+		int64_t alloc;
+		if (pl_as_u64(&p->as, addr + (uint64_t)L->bytearray_alloc, (uint64_t *)&alloc) == 0 &&
+		    alloc > 0 && alloc < (1ll << 40))
+			size += (uint64_t)alloc;
+		break;
+	}
 	case PL_K_SET:
 	case PL_K_FROZENSET: {
 		uint64_t table;

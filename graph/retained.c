@@ -165,6 +165,20 @@ static int by_retained(const void *a, const void *b)
 	return x->retained < y->retained ? 1 : x->retained > y->retained ? -1 : 0;
 }
 
+/* Program structure, never a suspect itself: modules, classes, functions,
+ * code, and the namespace dict of a module or class. */
+static bool structural(const struct pl_graph *g, const struct pl_roots *r, uint32_t v)
+{
+	const struct pl_heap *h = g->h;
+	enum pl_kind k = h->types[h->objs[v].type].kind;
+	if (k == PL_K_MODULE || k == PL_K_TYPE || k == PL_K_FUNCTION || k == PL_K_CODE)
+		return true;
+	uint32_t par = r->parent[v];
+	return k == PL_K_DICT && par != PL_NONE &&
+	       (h->types[h->objs[par].type].kind == PL_K_MODULE ||
+		h->types[h->objs[par].type].kind == PL_K_TYPE);
+}
+
 struct pl_error *pl_suspects(struct pl_graph *g, const struct pl_roots *r,
 			     const struct pl_retained *rt, double min_share, uint64_t min_bytes,
 			     struct pl_suspect **out, size_t *nout)
@@ -179,20 +193,19 @@ struct pl_error *pl_suspects(struct pl_graph *g, const struct pl_roots *r,
 	if (!counts)
 		return pl_error(PL_E_NOMEM, "out of memory finding suspects");
 	for (uint32_t v = 0; v < g->n; v++) {
-		if (rt->idom[v] != PL_DOM_SUPER || rt->retained[v] < threshold)
+		if (rt->retained[v] < threshold || structural(g, r, v))
+			continue;
+		/* dominated by the super-root alone, or through program structure
+		 * only (a class attribute: class -> namespace -> list) */
+		uint32_t up = rt->idom[v];
+		for (int depth = 0; up != PL_DOM_SUPER && up != PL_NONE && depth < 64 &&
+		     structural(g, r, up); depth++)
+			up = rt->idom[up];
+		if (up != PL_DOM_SUPER)
 			continue;
 		uint8_t kind = r->root[v] != PL_NONE ? r->r[r->root[v]].kind : PL_ROOT_INTERP;
 		if (kind == PL_ROOT_INTERP)
 			continue;   /* sys.modules and friends hold the program itself */
-		enum pl_kind k = h->types[h->objs[v].type].kind;
-		if (k == PL_K_MODULE || k == PL_K_TYPE || k == PL_K_FUNCTION || k == PL_K_CODE)
-			continue;
-		/* a module's or class's namespace is program structure */
-		uint32_t par = r->parent[v];
-		if (k == PL_K_DICT && par != PL_NONE &&
-		    (h->types[h->objs[par].type].kind == PL_K_MODULE ||
-		     h->types[h->objs[par].type].kind == PL_K_TYPE))
-			continue;
 		/* walk down while one child holds most of it */
 		uint32_t at = v;
 		for (int depth = 0; depth < 64; depth++) {

@@ -358,6 +358,16 @@ const char *pl_roots_path(const struct pl_graph *g, const struct pl_roots *r, ui
 				i += 2;
 			}
 		}
+		/* <=3.10 gen.gi_frame local x reads as gen local x, as on 3.11+
+		 * where the frame lives inside the generator */
+		else if ((!strcmp(lab, ".gi_frame") || !strcmp(lab, ".cr_frame") ||
+			  !strcmp(lab, ".ag_frame")) && i + 2 < n) {
+			pl_graph_edge_label(g, b, chain[i + 2], lab2, sizeof(lab2));
+			if (!strncmp(lab2, " local ", 7)) {
+				snprintf(lab, sizeof(lab), "%s", lab2);
+				i++;
+			}
+		}
 		used += (size_t)snprintf(buf + used, len - used, "%s", lab);
 	}
 	return buf;

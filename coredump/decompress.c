@@ -264,7 +264,7 @@ static struct pl_error *zstd_error(const struct sink *s, size_t ret, size_t pos)
 	case ZSTD_error_memory_allocation:
 		return nomem(s, "libzstd", ENOMEM);
 	case ZSTD_error_frameParameter_windowTooLarge:
-		return corrupt(s, pos, "its window is larger than 2 GiB");
+		return corrupt(s, pos, "its window is larger than 2 GiB or far larger than the file could use");
 	case ZSTD_error_dstSize_tooSmall:
 		return corrupt(s, pos, "a block is larger than its frame allows");
 	default:
@@ -279,8 +279,14 @@ static struct pl_error *run_zstd(struct sink *s, bool *truncated)
 	ZSTD_DCtx *dc = ZSTD_createDCtx();
 	if (!dc)
 		return nomem(s, "libzstd", ENOMEM);
-	/* zstd --long=31 cores need a 2 GiB window; the default stops at 128 MiB */
-	ZSTD_DCtx_setParameter(dc, ZSTD_d_windowLogMax, 31);
+	/* zstd --long=31 cores need a 2 GiB window; the default stops at 128 MiB.
+	 * The window is allocated up front, so a header may only ask for more
+	 * than the default when the file is large enough to have used it (a
+	 * window over 1024 times the compressed size is a bomb, not a core). */
+	int wlog = 27;
+	while (wlog < 31 && ((size_t)1 << (wlog + 1)) / 1024 <= s->n)
+		wlog++;
+	ZSTD_DCtx_setParameter(dc, ZSTD_d_windowLogMax, wlog);
 	ZSTD_inBuffer in = { s->in, 0, 0 };
 	struct pl_error *err = NULL;
 	size_t ret = 0;
@@ -376,6 +382,8 @@ static struct pl_error *lzma_error(const struct sink *s, lzma_ret r, size_t pos)
 		return corrupt(s, pos, "unsupported compression options");
 	case LZMA_DATA_ERROR:
 		return corrupt(s, pos, "compressed data is corrupt");
+	case LZMA_MEMLIMIT_ERROR:
+		return corrupt(s, pos, "its dictionary is far larger than the file could use");
 	default:
 		return corrupt(s, pos, "liblzma error");
 	}
@@ -385,7 +393,12 @@ static struct pl_error *lzma_error(const struct sink *s, lzma_ret r, size_t pos)
 static struct pl_error *run_xz(struct sink *s, bool *truncated)
 {
 	lzma_stream z = LZMA_STREAM_INIT;
-	lzma_ret r = lzma_stream_decoder(&z, UINT64_MAX, LZMA_CONCATENATED);
+	/* the dictionary is allocated up front: as for zstd's window, no more
+	 * than 1024 times the compressed size (at least 256 MiB, xz -9's need) */
+	uint64_t memlimit = (uint64_t)s->n * 1024;
+	if (memlimit < ((uint64_t)256 << 20))
+		memlimit = (uint64_t)256 << 20;
+	lzma_ret r = lzma_stream_decoder(&z, memlimit, LZMA_CONCATENATED);
 	if (r != LZMA_OK)
 		return r == LZMA_MEM_ERROR ? nomem(s, "liblzma", ENOMEM)
 					   : pl_error(PL_E_INTERNAL, "liblzma: cannot start (%d)", r);

@@ -23,7 +23,7 @@ CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer $(SAN) \
 
 LIB_SRCS := $(wildcard $(top)/coredump/*.c $(top)/graph/*.c $(top)/render/*.c)
 LIB_OBJS := $(patsubst $(top)/%.c,$(OUT)/obj/%.o,$(LIB_SRCS))
-TARGETS := fuzz_elfcore fuzz_addrspace fuzz_heap fuzz_escape
+TARGETS := fuzz_elfcore fuzz_addrspace fuzz_heap fuzz_escape fuzz_decompress
 BINS := $(addprefix $(OUT)/,$(TARGETS))
 
 all: $(BINS)

@@ -7,9 +7,9 @@
 #                                      named ubsan-* without fuzz/ubsan.supp)
 #   fuzz/run.sh build                  only build
 #
-# TARGET is fuzz_elfcore, fuzz_addrspace, fuzz_escape or fuzz_heap. Builds go
-# to fuzz/build/ (objects, binaries, the growing corpora, logs); crashing
-# inputs to fuzz/crashes/. Prints "TARGET: N executions, M seconds" per
+# TARGET is fuzz_elfcore, fuzz_addrspace, fuzz_escape, fuzz_heap or
+# fuzz_decompress. Builds go to fuzz/build/ (objects, binaries, the growing
+# corpora, logs); crashing inputs to fuzz/crashes/. Prints "TARGET: N executions, M seconds" per
 # target and the total, and appends them to fuzz/build/runs.tsv. Exits 1 if
 # a target crashed (or, for regress, if a reproducer still fails).
 #
@@ -21,7 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
 
-ALL=(fuzz_elfcore fuzz_addrspace fuzz_escape fuzz_heap)
+ALL=(fuzz_elfcore fuzz_addrspace fuzz_escape fuzz_heap fuzz_decompress)
 out=$top/fuzz/build
 crashes=$top/fuzz/crashes
 

@@ -212,7 +212,8 @@ static struct pl_error *match_by_path(struct pl_analysis *old, struct pl_analysi
 		else
 			free(olds[nold].path);
 	}
-	qsort(olds, nold, sizeof(*olds), by_path);
+	if (nold)
+		qsort(olds, nold, sizeof(*olds), by_path);
 	for (size_t i = 0; i < ncand; i++) {
 		struct path_len key = { cand[i].path, 0, 0 };
 		if (!path_names_one(key.path))
@@ -296,7 +297,8 @@ static struct pl_error *container_growth(struct pl_analysis *old, struct pl_anal
 		}
 		cand[ncand++] = (struct pl_growth){ i, 0, 0, len, true, NULL };
 	}
-	qsort(cand, ncand, sizeof(*cand), by_len_desc);
+	if (ncand)
+		qsort(cand, ncand, sizeof(*cand), by_len_desc);
 	if (ncand > MAX_PATH_CANDIDATES)
 		ncand = MAX_PATH_CANDIDATES;
 	for (size_t i = 0; i < ncand; i++)

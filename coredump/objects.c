@@ -575,6 +575,16 @@ static uint64_t dict_extra(struct pl_program *p, uint64_t dict)
 	return extra;
 }
 
+/* A count or capacity read from the core: false (and counted) when no live
+ * object could have it. */
+static bool plausible(struct pl_heap *h, int64_t v)
+{
+	if (v >= 0 && v < (1ll << 40))
+		return true;
+	h->bad_sizes++;
+	return false;
+}
+
 uint64_t pl_obj_size(struct pl_heap *h, uint64_t addr, const struct pl_type *t, bool gc)
 {
 	struct pl_program *p = h->p;
@@ -594,8 +604,10 @@ uint64_t pl_obj_size(struct pl_heap *h, uint64_t addr, const struct pl_type *t, 
 		} else if (pl_as_u64(&p->as, addr + (uint64_t)L->ob_size, (uint64_t *)&n) == 0) {
 			n = n < 0 ? -n : n;
 		}
-		if (n > (1ll << 40))
+		if (n > (1ll << 40)) {
 			n = 0;   /* damaged */
+			h->bad_sizes++;
+		}
 	}
 	size += round8((uint64_t)t->basicsize + (uint64_t)n * (uint64_t)(t->itemsize < 0 ? -t->itemsize : t->itemsize));
 	if (t->flags & L->tpf_inline_values) {
@@ -606,8 +618,8 @@ uint64_t pl_obj_size(struct pl_heap *h, uint64_t addr, const struct pl_type *t, 
 	switch (t->kind) {
 	case PL_K_LIST: {
 		int64_t alloc;
-		if (pl_as_u64(&p->as, addr + (uint64_t)L->list_allocated, (uint64_t *)&alloc) == 0 && alloc > 0 &&
-		    alloc < (1ll << 40))
+		if (pl_as_u64(&p->as, addr + (uint64_t)L->list_allocated, (uint64_t *)&alloc) == 0 &&
+		    plausible(h, alloc))
 			size += (uint64_t)alloc * 8;
 		break;
 	}
@@ -617,7 +629,7 @@ uint64_t pl_obj_size(struct pl_heap *h, uint64_t addr, const struct pl_type *t, 
 	case PL_K_BYTEARRAY: {   /* its buffer (ob_alloc bytes, as sys.getsizeof) */
 		int64_t alloc;
 		if (pl_as_u64(&p->as, addr + (uint64_t)L->bytearray_alloc, (uint64_t *)&alloc) == 0 &&
-		    alloc > 0 && alloc < (1ll << 40))
+		    plausible(h, alloc))
 			size += (uint64_t)alloc;
 		break;
 	}
@@ -627,8 +639,8 @@ uint64_t pl_obj_size(struct pl_heap *h, uint64_t addr, const struct pl_type *t, 
 		int64_t mask;
 		if (pl_as_u64(&p->as, addr + (uint64_t)L->set_table, &table) == 0 &&
 		    table != addr + (uint64_t)L->set_smalltable &&
-		    pl_as_u64(&p->as, addr + (uint64_t)L->set_mask, (uint64_t *)&mask) == 0 && mask > 0 &&
-		    mask < (1ll << 40))
+		    pl_as_u64(&p->as, addr + (uint64_t)L->set_mask, (uint64_t *)&mask) == 0 &&
+		    plausible(h, mask))
 			size += (uint64_t)(mask + 1) * (uint64_t)L->sizeof_setentry;
 		break;
 	}
@@ -878,5 +890,13 @@ struct pl_error *pl_census(struct pl_program *p, struct pl_heap *h)
 		if (err)
 			return err;
 	}
+	pl_warn_bad_sizes(h, 0);
 	return NULL;
+}
+
+void pl_warn_bad_sizes(struct pl_heap *h, uint64_t before)
+{
+	if (h->bad_sizes > before)
+		pl_warn(h->p, "%llu objects have an implausible length or capacity (damaged memory?); "
+			"their sizes leave out their items", (unsigned long long)(h->bad_sizes - before));
 }

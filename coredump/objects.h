@@ -87,6 +87,8 @@ struct pl_heap {
 	uint64_t gen_objects[5];
 	uint64_t total_bytes;
 	bool damaged;                     /* a list walk stopped early */
+	uint64_t bad_sizes;               /* sizes read as implausible (damage):
+	                                   * those objects count without their items */
 	/* tp_traverse function address -> name index (coredump/traverse.c) */
 	struct pl_addrmap trav_index;
 	char **trav_names;
@@ -175,6 +177,9 @@ int pl_dict_iter_init(struct pl_dict_iter *it, struct pl_program *p, uint64_t di
 int pl_dict_iter_next(struct pl_dict_iter *it, uint64_t *key, uint64_t *value);
 /* Look a str key up by walking the dict: the value, or 0. */
 uint64_t pl_dict_get_str(struct pl_heap *h, uint64_t dict, const char *key);
+
+/* Warn once about the implausible sizes met since bad_sizes was before. */
+void pl_warn_bad_sizes(struct pl_heap *h, uint64_t before);
 
 /* Shallow size of an object of this type (see SIZES in the man page). */
 uint64_t pl_obj_size(struct pl_heap *h, uint64_t addr, const struct pl_type *t, bool gc);

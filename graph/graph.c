@@ -121,6 +121,7 @@ struct pl_error *pl_graph_build(struct pl_heap *h, struct pl_graph *g)
 	g->h = h;
 	g->ntracked = (uint32_t)h->nobjs;
 	struct build b = { .g = g, .h = h };
+	uint64_t bad_sizes = h->bad_sizes;
 	/* gc objects typically reach about as many untracked ones: size the
 	 * index once for that instead of rehashing as it grows */
 	pl_heap_reserve(h, 2 * h->nobjs);
@@ -187,6 +188,7 @@ struct pl_error *pl_graph_build(struct pl_heap *h, struct pl_graph *g)
 		i = end;
 	}
 	free(b.pend);
+	pl_warn_bad_sizes(h, bad_sizes);
 	g->n = (uint32_t)h->nobjs;
 	g->off[g->n] = (uint32_t)b.n;
 	g->dst = b.dst;

@@ -9,7 +9,8 @@ usage:
       allowed without --force ("3", or "0|3" for a cut past every segment);
       for elf and heap, the exit codes allowed when the man page pins them
       down ("3"), "warn" when a successful run must print a warning (a gc
-      list is broken), or "-" (any documented code).  SPEC says how to make the
+      list is broken), "warn-size" when it must warn of an implausible
+      length or capacity, or "-" (any documented code).  SPEC says how to make the
       damaged core from CORE (see apply).  The first line is
           # referrers 0x...
       an intact tracked object (never damaged) for `referrers ADDR`.
@@ -446,11 +447,14 @@ class Planner:
           lambda: each(self.pick(3, nonempty_list), lambda o: [W(o["a"] + ob_size, -1)]))
         H("list ob_size = 2^61, allocated = 2^61 (3 lists)",
           lambda: each(self.pick(3, nonempty_list),
-                       lambda o: [W(o["a"] + ob_size, 1 << 61), W(o["a"] + list_alloc, 1 << 61)]))
+                       lambda o: [W(o["a"] + ob_size, 1 << 61), W(o["a"] + list_alloc, 1 << 61)]),
+          "warn-size")
         H("list allocated = 2^62 (size x 8 wraps, 3 lists)",
-          lambda: each(self.pick(3, nonempty_list), lambda o: [W(o["a"] + list_alloc, 1 << 62)]))
+          lambda: each(self.pick(3, nonempty_list), lambda o: [W(o["a"] + list_alloc, 1 << 62)]),
+          "warn-size")
         H("list allocated = -1 (3 lists)",
-          lambda: each(self.pick(3, nonempty_list), lambda o: [W(o["a"] + list_alloc, -1)]))
+          lambda: each(self.pick(3, nonempty_list), lambda o: [W(o["a"] + list_alloc, -1)]),
+          "warn-size")
         H("list ob_item = wild pointer (3 lists)",
           lambda: each(self.pick(3, nonempty_list), lambda o: [W(o["a"] + list_items, self.wild())]))
         H("list ob_item = the list itself (3 lists)",
@@ -470,7 +474,8 @@ class Planner:
             [o for o in self.gc if nonempty_list(o) and o["a"] not in self.used]) >= 2 else [])
         # tuples
         H("tuple ob_size = 2^60 (3 tuples)",
-          lambda: each(self.pick(3, nonempty_tuple), lambda o: [W(o["a"] + ob_size, 1 << 60)]))
+          lambda: each(self.pick(3, nonempty_tuple), lambda o: [W(o["a"] + ob_size, 1 << 60)]),
+          "warn-size")
         H("tuple ob_size = -1 (3 tuples)",
           lambda: each(self.pick(3, nonempty_tuple), lambda o: [W(o["a"] + ob_size, -1)]))
         H("tuple contains itself (3 tuples, item 0)",

@@ -298,6 +298,7 @@ for name in 3.12.1-pyenv 3.8.18-pyenv; do
             elf | heap)
                 warn=-
                 [[ $expect == warn ]] && warn='gc|list|generation|incomplete|walk'
+                [[ $expect == warn-size ]] && warn='implausible length or capacity'
                 codes="0|2|3|4|5|6|7|8|10"
                 [[ $expect =~ ^[0-9|]+$ ]] && codes=$expect
                 for c in "${cmds[@]}"; do

@@ -326,6 +326,20 @@ timed cycles /dev/null ./pyleak-core cycles "$core"
 cy_best=$t_best
 cy_rss=$t_rss
 
+note "pyleak-core: $runs timed runs each of the report, stacks --tasks, diff (the core against itself) and triage"
+timed report /dev/null ./pyleak-core "$core"
+rp_best=$t_best
+rp_rss=$t_rss
+timed stacks /dev/null ./pyleak-core stacks --tasks "$core"
+st_best=$t_best
+st_rss=$t_rss
+timed diff /dev/null ./pyleak-core diff "$core" "$core"
+df_best=$t_best
+df_rss=$t_rss
+timed triage /dev/null ./pyleak-core triage "$core"
+tr_best=$t_best
+tr_rss=$t_rss
+
 # ------------------------------------------------------------------ report
 
 rss_how="VmHWM polled every 5 ms: a lower bound"
@@ -404,6 +418,32 @@ BEGIN {
     row("target: peak RSS <= core + 100 B/object", sprintf("%s   (%s <= %s + %s: %.1f B/object)", \
         verdict(cy_rss * 1024 <= core_bytes + 100 * pl_objects), mib(cy_rss * 1024), mib(core_bytes), \
         mib(100 * pl_objects), beyond))
+}'
+
+echo
+echo "report and the other commands (each against the in-process graph build and analysis)"
+awk -v pl_objects="$pl_objects" -v core_bytes="$core_bytes" -v gr_best="$gr_best" \
+    -v rp_best="$rp_best" -v rp_rss="$rp_rss" -v st_best="$st_best" -v st_rss="$st_rss" \
+    -v df_best="$df_best" -v df_rss="$df_rss" -v tr_best="$tr_best" -v tr_rss="$tr_rss" \
+    -v rss_how="$rss_how" '
+function mib(b) { return sprintf("%.1f MiB", b / 1048576) }
+function row(k, v) { printf "  %-44s %s\n", k, v }
+function verdict(ok) { return ok ? "PASS" : "MISS" }
+function cmd(name, t, rss) {
+    row(name, sprintf("%.3f s, peak RSS %s (%.1f B/object beyond the core), %.2fx", t, \
+        mib(rss * 1024), (rss * 1024 - core_bytes) / pl_objects, gr_best / t))
+}
+BEGIN {
+    cmd("report (roots, dominators, suspects)", rp_best, rp_rss)
+    cmd("stacks --tasks", st_best, st_rss)
+    cmd("diff CORE CORE (two analyses)", df_best, df_rss)
+    cmd("triage CORE (one child process)", tr_best, tr_rss)
+    print ""
+    row("target: report >= 10x the in-process graph", sprintf("%s   (%.2fx)", verdict(gr_best / rp_best >= 10), \
+        gr_best / rp_best))
+    row("target: report RSS <= core + 100 B/object", sprintf("%s   (%s <= %s)", \
+        verdict(rp_rss * 1024 <= core_bytes + 100 * pl_objects), mib(rp_rss * 1024), \
+        mib(core_bytes + 100 * pl_objects)))
 }'
 
 for cmd in "${cg_cmds[@]}"; do

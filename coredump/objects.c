@@ -435,6 +435,8 @@ int pl_int_value(struct pl_heap *h, uint64_t addr, int64_t *v)
 		if (pl_as_u64(&p->as, addr + (uint64_t)L->ob_size, (uint64_t *)&n))
 			return -1;
 		if (n < 0) {
+			if (n < -2)
+				return -1;   /* beyond 60 bits (or INT64_MIN) */
 			sign = -1;
 			n = -n;
 		}
@@ -602,7 +604,8 @@ uint64_t pl_obj_size(struct pl_heap *h, uint64_t addr, const struct pl_type *t, 
 			if (pl_as_u64(&p->as, addr + (uint64_t)L->long_tag, &tag) == 0)
 				n = (int64_t)(tag >> 3);
 		} else if (pl_as_u64(&p->as, addr + (uint64_t)L->ob_size, (uint64_t *)&n) == 0) {
-			n = n < 0 ? -n : n;
+			/* ints keep their sign in ob_size; INT64_MIN has no negation */
+			n = n >= 0 ? n : n < -(1ll << 40) ? INT64_MAX : -n;
 		}
 		if (n > (1ll << 40)) {
 			n = 0;   /* damaged */

@@ -240,7 +240,7 @@ static int64_t var_size(struct tctx *c, uint64_t obj, const struct pl_type *t)
 		if (rd(c, obj + (uint64_t)c->L->long_tag, &tag))
 			n = (int64_t)(tag >> 3);
 	} else if (rd_ssize(c, obj + (uint64_t)c->L->ob_size, &n) && n < 0) {
-		n = -n;
+		n = n < -MAX_ITEMS ? 0 : -n;   /* INT64_MIN has no negation */
 	}
 	return n > MAX_ITEMS ? 0 : n;
 }

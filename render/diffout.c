@@ -11,7 +11,7 @@
 static const char *signed_bytes(int64_t n, char *buf, size_t len)
 {
 	char h[32];
-	pl_human_bytes((unsigned long long)(n < 0 ? -n : n), h, sizeof(h));
+	pl_human_bytes(n < 0 ? -(unsigned long long)n : (unsigned long long)n, h, sizeof(h));
 	snprintf(buf, len, "%s%s", n < 0 ? "-" : "+", h);
 	return buf;
 }

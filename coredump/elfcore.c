@@ -406,6 +406,14 @@ uint64_t pl_core_auxv(const struct pl_core *c, uint64_t type)
 	return 0;
 }
 
+void pl_core_release_pages(const struct pl_core *c)
+{
+	/* only a read-only mapping of the file: its pages come back from the
+	 * page cache; an anonymous (decompressed) one would come back zeroed */
+	if (c->owns_map && !c->compression && c->map && c->size)
+		madvise((void *)c->map, c->size, MADV_DONTNEED);
+}
+
 const struct pl_core_thread *pl_core_crashing_thread(const struct pl_core *c)
 {
 	for (size_t i = 0; i < c->nthreads; i++)

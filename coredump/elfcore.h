@@ -83,6 +83,11 @@ struct pl_error *pl_core_from_memory(const void *buf, size_t size, const char *n
 				     struct pl_core **out);
 void pl_core_free(struct pl_core *core);
 
+/* Give back the resident pages of a core read from a file (they are read
+ * again from the page cache when touched); nothing for a decompressed core.
+ * For when the bulk of the reading is done. */
+void pl_core_release_pages(const struct pl_core *c);
+
 /* Value of an auxv entry, or 0 when absent. */
 uint64_t pl_core_auxv(const struct pl_core *core, uint64_t type);
 /* The thread that received the fatal signal (first thread with cursig != 0,

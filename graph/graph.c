@@ -19,6 +19,8 @@ struct build {
 };
 
 #define BATCH 128
+#define RELEASE_BATCHES 128   /* 16 K objects: the kernel maps 64 KiB around each
+                               * fault, so scattered reads re-map the core fast */
 
 uint32_t pl_graph_node(const struct pl_graph *g, uint64_t addr)
 {
@@ -122,6 +124,8 @@ struct pl_error *pl_graph_build(struct pl_heap *h, struct pl_graph *g)
 	g->ntracked = (uint32_t)h->nobjs;
 	struct build b = { .g = g, .h = h };
 	uint64_t bad_sizes = h->bad_sizes;
+	/* the census read the whole core: start without its pages */
+	pl_core_release_pages(h->p->core);
 	/* gc objects typically reach about as many untracked ones: size the
 	 * index once for that instead of rehashing as it grows */
 	pl_heap_reserve(h, 2 * h->nobjs);
@@ -132,6 +136,7 @@ struct pl_error *pl_graph_build(struct pl_heap *h, struct pl_graph *g)
 	/* h->nobjs grows while we go: untracked referents are traversed too
 	 * (their edges matter for reachability and retained sizes). */
 	uint32_t counts[BATCH];
+	size_t batches = 0;
 	for (size_t i = 0; i < h->nobjs;) {
 		size_t end = i + BATCH < h->nobjs ? i + BATCH : h->nobjs;
 		if (end + 1 >= cap) {
@@ -186,6 +191,10 @@ struct pl_error *pl_graph_build(struct pl_heap *h, struct pl_graph *g)
 			}
 		}
 		i = end;
+		/* the core's pages are read once per object: do not let them all
+		 * stay resident next to the growing arrays */
+		if (++batches % RELEASE_BATCHES == 0)
+			pl_core_release_pages(h->p->core);
 	}
 	free(b.pend);
 	pl_warn_bad_sizes(h, bad_sizes);

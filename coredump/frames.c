@@ -380,6 +380,89 @@ enum pl_gen_state pl_gen_state(struct pl_heap *h, uint64_t gen, uint64_t *frame)
 	return L->frame_suspended == INT32_MIN ? PL_GEN_UNKNOWN : PL_GEN_DONE;
 }
 
+/* The top of a frame's value stack, or 0. */
+static uint64_t stack_top(struct pl_program *p, uint64_t frame, bool iframe)
+{
+	const struct pl_layout *L = &p->L;
+	uint64_t v = 0;
+	if (iframe) {
+		int32_t top = 0;
+		if (rd_i32(p, frame, L->if_stacktop, &top) != 0 || top <= 0 || top > (1 << 20))
+			return 0;
+		pl_as_u64(&p->as, frame + (uint64_t)L->if_localsplus + 8 * (uint64_t)(top - 1), &v);
+		return v;
+	}
+	uint64_t top = 0, base = 0;
+	if (L->fo_stacktop >= 0) {   /* 3.8, 3.9 */
+		if (rd_ptr(p, frame, L->fo_stacktop, &top) != 0 || !top)
+			return 0;
+	} else {                     /* 3.10 */
+		int32_t depth = 0;
+		if (rd_ptr(p, frame, L->fo_valuestack, &base) != 0 || !base ||
+		    rd_i32(p, frame, L->fo_stackdepth, &depth) != 0 || depth <= 0 || depth > (1 << 20))
+			return 0;
+		top = base + 8 * (uint64_t)depth;
+	}
+	pl_as_u64(&p->as, top - 8, &v);
+	return v;
+}
+
+/* 3.11/3.12: _PyOpcode_Deopt[op], or -1. */
+static int deopt(struct pl_heap *h, uint8_t op)
+{
+	struct pl_program *p = h->p;
+	uint8_t v;
+	if (!h->opcode_deopt_loaded) {
+		h->opcode_deopt_loaded = true;
+		if (pl_symbol(p, p->pyfile, "_PyOpcode_Deopt", &h->opcode_deopt, NULL) != 0)
+			h->opcode_deopt = 0;
+	}
+	if (!h->opcode_deopt || pl_as_read(&p->as, h->opcode_deopt + op, &v, 1) != 0)
+		return -1;
+	return v;
+}
+
+uint64_t pl_gen_yieldfrom(struct pl_heap *h, uint64_t gen)
+{
+	struct pl_program *p = h->p;
+	const struct pl_layout *L = &p->L;
+	uint64_t frame, code = 0;
+	if (pl_gen_state(h, gen, &frame) != PL_GEN_SUSPENDED || !frame)
+		return 0;
+	if (L->gen_iframe < 0) {   /* <=3.10: the next instruction is YIELD_FROM */
+		int32_t lasti = -1;
+		uint64_t bytes = 0;
+		uint8_t op = 0;
+		if (rd_ptr(p, frame, L->fo_code, &code) != 0 || rd_ptr(p, code, L->co_code, &bytes) != 0 ||
+		    !bytes || rd_i32(p, frame, L->fo_lasti, &lasti) != 0 || lasti < 0 ||
+		    pl_as_read(&p->as, bytes + (uint64_t)L->bytes_sval + (uint64_t)lasti * (uint64_t)L->lasti_bytes + 2,
+			       &op, 1) != 0 || op != L->op_yield_from)
+			return 0;
+		return stack_top(p, frame, false);
+	}
+	if (L->frame_suspended_yf != INT32_MIN) {   /* 3.13+: the state says it */
+		int8_t st = 0;
+		if (pl_as_read(&p->as, gen + (uint64_t)L->gen_frame_state, &st, 1) != 0 ||
+		    st != L->frame_suspended_yf)
+			return 0;
+		return stack_top(p, frame, true);
+	}
+	/* 3.11, 3.12: the next instruction is a RESUME with oparg >= 2; what
+	 * RESUME is comes from the first traceable instruction of the code */
+	uint64_t ip = 0;
+	int32_t first = 0;
+	uint8_t next[2], head = 0;
+	if (rd_ptr(p, frame, L->if_code, &code) != 0 || rd_ptr(p, frame, L->if_instr_ptr, &ip) != 0 ||
+	    rd_i32(p, code, L->co_firsttraceable, &first) != 0 || first < 0 ||
+	    pl_as_read(&p->as, ip + 2, next, 2) != 0 ||
+	    pl_as_read(&p->as, code + (uint64_t)L->co_code_adaptive + 2 * (uint64_t)first, &head, 1) != 0)
+		return 0;
+	int resume = deopt(h, head), op = deopt(h, next[0]);
+	if (resume < 0 || op != resume || next[1] < 2)
+		return 0;
+	return stack_top(p, frame, true);
+}
+
 const char *pl_gen_state_name(enum pl_gen_state s)
 {
 	static const char *n[] = { "unknown", "created", "suspended", "running", "done" };

@@ -54,6 +54,10 @@ enum pl_gen_state { PL_GEN_UNKNOWN, PL_GEN_CREATED, PL_GEN_SUSPENDED, PL_GEN_RUN
  * address to give pl_frame_read (0 when it has none). */
 enum pl_gen_state pl_gen_state(struct pl_heap *h, uint64_t gen, uint64_t *frame);
 const char *pl_gen_state_name(enum pl_gen_state s);
+/* What a suspended generator or coroutine delegates to (yield from, await:
+ * gi_yieldfrom / cr_await), computed as CPython's _PyGen_yf does; 0 for
+ * none or unknown. */
+uint64_t pl_gen_yieldfrom(struct pl_heap *h, uint64_t gen);
 
 /* Name of local slot idx of code (varnames, cellvars, freevars). 0 or -1. */
 int pl_code_local_name(struct pl_heap *h, uint64_t code, int64_t idx, char *buf, size_t len);

@@ -149,6 +149,10 @@ void pl_layout_finish(struct pl_layout *L, uint32_t hexversion)
 	L->meth_method_flag = 0x0200;
 	L->t_object_ex = 16;
 	L->deque_blocklen = 64;
+	/* Lib/opcode.py: a generator delegating with yield from / await is
+	 * suspended just before it (3.11+ read RESUME's meaning from the
+	 * interpreter's own _PyOpcode_Deopt table instead) */
+	L->op_yield_from = minor <= 10 ? 72 : -1;
 }
 
 void pl_layout_dump(const struct pl_layout *L, FILE *out)

@@ -183,6 +183,7 @@
 	X(co_lnotab, "PyCodeObject", "co_lnotab", false) \
 	X(co_linetable, "PyCodeObject", "co_linetable", false) \
 	X(co_code_adaptive, "PyCodeObject", "co_code_adaptive", false) \
+	X(co_code, "PyCodeObject", "co_code", false) \
 	X(co_firsttraceable, "PyCodeObject", "_co_firsttraceable", false) \
 	X(if_code, "_PyInterpreterFrame", "f_executable|f_code", false) \
 	X(if_func, "_PyInterpreterFrame", "f_funcobj|f_func", false) \
@@ -353,6 +354,7 @@ struct pl_layout {
 	 * (<=3.9), 1 PEP 626 co_linetable (3.10), 2 location table (3.11+) */
 	int32_t linetable_format;
 	int32_t lasti_bytes;            /* bytes per unit of PyFrameObject.f_lasti (<=3.10) */
+	int32_t op_yield_from;          /* the YIELD_FROM opcode (<=3.10), else -1 */
 	uint32_t gc_list_mask;          /* low bits of _gc_next/_gc_prev that are flags */
 };
 

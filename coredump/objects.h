@@ -100,6 +100,8 @@ struct pl_heap {
 	/* static type addresses by kind, from libpython's symbols */
 	uint64_t kind_type[PL_K__COUNT];
 	uint64_t none, true_, false_;     /* the singletons' addresses */
+	uint64_t opcode_deopt;            /* _PyOpcode_Deopt (3.11+), 0 if unknown */
+	bool opcode_deopt_loaded;
 };
 
 /* Read the gc generation lists (and the permanent generation). Fails with

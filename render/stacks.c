@@ -435,27 +435,101 @@ static bool next_pending(struct pl_heap *h, const struct task_ref *refs, size_t 
 	return false;
 }
 
+struct addr_idx {
+	uint64_t addr;   /* first: by_addr compares it */
+	size_t i;
+};
+
+static int by_addr(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void pending_line(FILE *out, struct pl_heap *h, const struct pending *p,
+			 const struct pl_stacks_opts *o, bool md, int depth)
+{
+	struct frame_text ft;
+	frame_names(h, &p->f, &ft);
+	fprintf(out, "%s%*s", md ? "" : "  ", 4 * depth, "");
+	if (md)
+		fprintf(out, "- ");
+	if (depth)
+		fprintf(out, "awaits ");
+	if (p->task)
+		fprintf(out, md ? "task \"%s\" (`%s` 0x%" PRIx64 "): " : "task \"%s\" (%s 0x%" PRIx64 "): ",
+			p->tname, h->types[h->objs[pl_heap_find(h, p->task)].type].name, p->task);
+	fprintf(out, "%s %s() 0x%" PRIx64 " %s at %s:%d\n", gen_kind_name(p->t), ft.func,
+		h->objs[p->i].addr, pl_gen_state_name(p->st), ft.file, ft.line);
+	if (o->locals) {
+		char ind[128];
+		snprintf(ind, sizeof(ind), "%*s%s", 4 * depth, "", md ? "    - " : "        ");
+		text_locals(out, h, &p->f, ind);
+	}
+}
+
+/* Each chain from a generator that nothing pending awaits: what it awaits
+ * (yield from, await), what that awaits, ... down to a future or the end. */
 static void tasks_text(FILE *out, struct pl_heap *h, const struct pl_stacks_opts *o, bool md)
 {
-	size_t n = 0, nrefs;
+	size_t n = 0, cap = 0, nrefs;
 	struct task_ref *refs = task_refs(h, &nrefs);
-	struct pending p = { 0 };
+	struct pending *all = NULL, p = { 0 };
+	uint64_t *awaited = NULL;
 	fprintf(out, md ? "## Suspended generators and tasks\n\n" : "Suspended generators and tasks:\n");
-	for (; next_pending(h, refs, nrefs, &p); p.i++, n++) {
-		struct frame_text ft;
-		frame_names(h, &p.f, &ft);
-		if (p.task)
-			fprintf(out, md ? "- task \"%s\" (`%s` 0x%" PRIx64 "): " : "  task \"%s\" (%s 0x%" PRIx64 "): ",
-				p.tname, h->types[h->objs[pl_heap_find(h, p.task)].type].name, p.task);
-		else
-			fprintf(out, md ? "- " : "  ");
-		fprintf(out, "%s %s() 0x%" PRIx64 " %s at %s:%d\n", gen_kind_name(p.t), ft.func,
-			h->objs[p.i].addr, pl_gen_state_name(p.st), ft.file, ft.line);
-		if (o->locals)
-			text_locals(out, h, &p.f, md ? "    - " : "        ");
+	for (; next_pending(h, refs, nrefs, &p); p.i++) {
+		if (n == cap) {
+			cap = cap ? 2 * cap : 64;
+			struct pending *na = realloc(all, cap * sizeof(*na));
+			uint64_t *nw = realloc(awaited, cap * sizeof(*nw));
+			if (na)
+				all = na;
+			if (nw)
+				awaited = nw;
+			if (!na || !nw)
+				break;
+		}
+		all[n] = p;
+		awaited[n++] = pl_gen_yieldfrom(h, h->objs[p.i].addr);
+	}
+	uint64_t *sorted = n ? malloc(n * sizeof(*sorted)) : NULL;
+	struct addr_idx *index = n ? malloc(n * sizeof(*index)) : NULL;
+	if (sorted) {
+		memcpy(sorted, awaited, n * sizeof(*sorted));
+		qsort(sorted, n, sizeof(*sorted), by_addr);
+	}
+	if (index) {
+		for (size_t i = 0; i < n; i++)
+			index[i] = (struct addr_idx){ h->objs[all[i].i].addr, i };
+		qsort(index, n, sizeof(*index), by_addr);
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint64_t self = h->objs[all[i].i].addr;
+		if (sorted && bsearch(&self, sorted, n, sizeof(*sorted), by_addr))
+			continue;   /* shown in the chain of what awaits it */
+		size_t at = i;
+		for (int depth = 0; depth < 64; depth++) {
+			pending_line(out, h, &all[at], o, md, depth);
+			uint64_t next = awaited[at];
+			if (!next)
+				break;
+			const struct addr_idx *hit = index ? bsearch(&next, index, n, sizeof(*index), by_addr) : NULL;
+			size_t k = hit ? hit->i : n;
+			if (k == n) {   /* a future, a task or an iterator */
+				char repr[160];
+				fprintf(out, "%s%*s%sawaits %s\n", md ? "" : "  ", 4 * (depth + 1), "",
+					md ? "- " : "", pl_short_repr(h, next, repr, sizeof(repr)));
+				break;
+			}
+			at = k;
+		}
 	}
 	if (!n)
 		fprintf(out, md ? "(none)\n" : "  (none)\n");
+	free(index);
+	free(sorted);
+	free(awaited);
+	free(all);
 	free(refs);
 }
 
@@ -470,6 +544,9 @@ static void tasks_json(FILE *out, struct pl_heap *h, const struct pl_stacks_opts
 			gen_kind_name(p.t), h->objs[p.i].addr);
 		pl_json_cstr(out, p.t->name);
 		fprintf(out, ",\"state\":\"%s\",", pl_gen_state_name(p.st));
+		uint64_t yf = pl_gen_yieldfrom(h, h->objs[p.i].addr);
+		if (yf)
+			fprintf(out, "\"awaits\":\"0x%" PRIx64 "\",", yf);
 		if (p.task) {
 			fprintf(out, "\"task\":{\"addr\":\"0x%" PRIx64 "\",\"name\":", p.task);
 			pl_json_cstr(out, p.tname);

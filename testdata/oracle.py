@@ -219,11 +219,11 @@ def _record_stacks(path):
         if k is None:
             continue
         state, frame = _gen_state(o)
-        if frame is None:
-            rows.append("gen\t0x%x\t%s\t%s\t%s" % (id(o), k, _clean(o.__qualname__), state))
-        else:
-            rows.append("gen\t0x%x\t%s\t%s\t%s\t%s" % (id(o), k, _clean(o.__qualname__), state,
-                                                       _frame_row(frame)))
+        yf = getattr(o, {"generator": "gi_yieldfrom", "coroutine": "cr_await",
+                         "async generator": "ag_await"}[k], None)
+        row = "gen\t0x%x\t%s\t%s\t%s\t%s" % (id(o), k, _clean(o.__qualname__), state,
+                                              "-" if yf is None else "0x%x" % id(yf))
+        rows.append(row if frame is None else row + "\t" + _frame_row(frame))
     _write_file(path, "\n".join(rows) + "\n")
 
 

@@ -4,7 +4,8 @@
  * for every thread, its name and every frame innermost first (function,
  * file, line, the names of its bound locals and, for None/bool/int/short
  * str values, their repr); for every generator, coroutine and async
- * generator, its state and its frame. The oracle's own frames (oracle.py)
+ * generator, its state, what it delegates to (gi_yieldfrom, cr_await) and
+ * its frame. The oracle's own frames (oracle.py)
  * are left out on both sides. Every scenario, every CPython on the machine. */
 #include "config.h"
 
@@ -129,7 +130,7 @@ static void compare(const struct target *t, const struct scenario *s)
 	uint64_t active = pl_threading_active(&h);
 
 	char *buf = NULL;
-	size_t cap = 0, nthreads = 0, nframes = 0, ngens = 0;
+	size_t cap = 0, nthreads = 0, nframes = 0, ngens = 0, nyf = 0;
 	struct pl_frame_iter it;
 	bool in_thread = false;
 	struct line l;
@@ -164,18 +165,23 @@ static void compare(const struct target *t, const struct scenario *s)
 			check_frame(&h, &f, &l, where);
 			nframes++;
 		} else if (!strcmp(l.kind, "gen")) {
-			ck_assert(l.nf >= 5);
+			ck_assert(l.nf >= 6);
 			uint64_t addr = strtoull(l.f[1], NULL, 16), frame;
 			snprintf(where, sizeof(where), "%s/%s %s %s at %s", t->name, s->name, l.f[2], l.f[3], l.f[1]);
 			ck_assert_msg(pl_heap_find(&h, addr) != UINT32_MAX, "%s: not in the census", where);
 			enum pl_gen_state st = pl_gen_state(&h, addr, &frame);
 			ck_assert_msg(!strcmp(pl_gen_state_name(st), l.f[4]), "%s: state %s, oracle says %s",
 				      where, pl_gen_state_name(st), l.f[4]);
-			if (l.nf > 5) {   /* its frame: shift so that f[1] is the function */
+			uint64_t yf = pl_gen_yieldfrom(&h, addr);
+			uint64_t want = strcmp(l.f[5], "-") ? strtoull(l.f[5], NULL, 16) : 0;
+			ck_assert_msg(yf == want, "%s: delegates to 0x%" PRIx64 ", oracle says %s", where, yf,
+				      l.f[5]);
+			nyf += yf != 0;
+			if (l.nf > 6) {   /* its frame: shift so that f[1] is the function */
 				struct pl_pyframe f;
 				ck_assert_msg(pl_frame_read(&h, frame, &f) == 0, "%s: frame unreadable", where);
 				struct line fl = { "frame", { 0 }, 0 };
-				for (size_t k = 4; k < l.nf; k++)
+				for (size_t k = 5; k < l.nf; k++)
 					fl.f[fl.nf++] = l.f[k];
 				check_frame(&h, &f, &fl, where);
 			}
@@ -189,8 +195,10 @@ static void compare(const struct target *t, const struct scenario *s)
 	ck_assert_msg(nthreads == p->rt.nthreads, "%s/%s: %zu threads in the oracle, %zu in the core",
 		      t->name, s->name, nthreads, p->rt.nthreads);
 	ck_assert_msg(nframes > 0, "%s/%s: no frame compared", t->name, s->name);
-	if (!strcmp(s->name, "thread_stacks") || !strcmp(s->name, "suspended"))
+	if (!strcmp(s->name, "thread_stacks") || !strcmp(s->name, "suspended")) {
 		ck_assert_msg(ngens >= 2, "%s/%s: %zu generators in the oracle", t->name, s->name, ngens);
+		ck_assert_msg(nyf >= 1, "%s/%s: no coroutine awaits anything", t->name, s->name);
+	}
 	free(buf);
 	fclose(in);
 	pl_heap_release(&h);

@@ -49,7 +49,8 @@ static char *nosep(char *s)
 	return s;
 }
 
-static void child_frames(FILE *out, struct pl_heap *h, int thread)
+/* The thread's frames; the innermost, "func (file:line)", into site. */
+static void child_frames(FILE *out, struct pl_heap *h, int thread, char *site, size_t len)
 {
 	struct pl_frame_iter it;
 	struct pl_pyframe f;
@@ -59,6 +60,12 @@ static void child_frames(FILE *out, struct pl_heap *h, int thread)
 		pl_code_func(h, f.code, func, sizeof(func));
 		pl_code_file(h, f.code, file, sizeof(file));
 		put(out, "frame", "%s\x1f%s\x1f%d", nosep(func), nosep(file), f.line);
+		if (n)
+			continue;
+		snprintf(site, len, "%s (%s:%d)", func, file, f.line);
+		for (char *c = site; *c; c++)   /* the signature goes to terminals */
+			if ((unsigned char)*c < 0x20 || *c == 0x7f)
+				*c = '?';
 	}
 }
 
@@ -82,7 +89,6 @@ static void child_suspects(FILE *out, struct pl_analysis *a, char *sig_leak, siz
 /* Read one core and write its record to out. */
 static void child(const char *path, const struct pl_options *opt, FILE *out)
 {
-	put(out, "path", "%s", path);
 	struct pl_program *p = NULL;
 	struct pl_error *err = pl_program_open(path, opt, &p);
 	if (err) {
@@ -98,13 +104,8 @@ static void child(const char *path, const struct pl_options *opt, FILE *out)
 	struct pl_analysis a;
 	memset(&a, 0, sizeof(a));
 	a.h.p = p;
-	int thread = pl_crashing_pythread(&a.h);
-	int sig = 0;
-	const struct pl_core_thread *ct = pl_core_crashing_thread(core);
-	if (core->has_siginfo && core->sig_signo)
-		sig = core->sig_signo;
-	else if (ct)
-		sig = ct->cursig;
+	int thread = pl_crashing_pythread(&a.h), ct;
+	int sig = pl_core_signal(core, &ct);
 	bool fatal = pl_signal_fatal(sig);
 	put(out, "signal", "%d", sig);
 	put(out, "signal_name", "%s", sig ? pl_signal_name(sig) : "");
@@ -116,8 +117,7 @@ static void child(const char *path, const struct pl_options *opt, FILE *out)
 			       sizeof(name));
 		put(out, "thread", "%s", nosep(name));
 		put(out, "native_id", "%" PRIu64, p->rt.threads[thread].native_id);
-		child_frames(out, &a.h, thread);
-		pl_thread_top_frame(&a.h, thread, site, sizeof(site));
+		child_frames(out, &a.h, thread, site, sizeof(site));
 	}
 	const struct pl_gcstate *gc = &p->rt.gc;
 	put(out, "gc", "%d\x1f%d\x1f%" PRId64, gc->enabled, gc->collecting, gc->garbage_len);
@@ -199,36 +199,33 @@ static size_t fields(const char *v, char *copy, size_t len, const char **f, size
 
 static void finish(struct rec *r, int status)
 {
+	const char *t = r->text ? r->text : "";
+	bool complete = !strncmp(t, "signature\t", 10) || strstr(t, "\nsignature\t");
+	if (!complete || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		/* the reader died on this core: say so in the record (a line cut
+		 * short by its death is ended first) */
+		char extra[300];
+		const char *nl = r->len && t[r->len - 1] != '\n' ? "\n" : "";
+		if (WIFSIGNALED(status))
+			snprintf(extra, sizeof(extra), "%sexit\t70\nerror\treading the core crashed "
+				 "pyleak-core (%s); please report it with the core\nsignature\terror: "
+				 "internal\n", nl, pl_signal_name(WTERMSIG(status)));
+		else
+			snprintf(extra, sizeof(extra), "%sexit\t70\nerror\tthe reader exited with status "
+				 "%d before finishing its record\nsignature\terror: internal\n", nl,
+				 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+		size_t n = strlen(extra);
+		char *nt = realloc(r->text, r->len + n + 1);
+		if (nt) {
+			memcpy(nt + r->len, extra, n + 1);
+			r->text = nt;
+			r->len += n;
+		}
+	}
 	if (!r->text)
 		r->text = strdup("");
-	if (!r->text)
-		return;
-	parse(r);
-	bool complete = get(r, "signature") != NULL;
-	if (complete && WIFEXITED(status) && WEXITSTATUS(status) == 0)
-		return;
-	/* the reader died on this core: say so in the record */
-	char extra[256];
-	if (WIFSIGNALED(status))
-		snprintf(extra, sizeof(extra), "exit\t70\nerror\treading the core crashed pyleak-core "
-			 "(%s); please report it with the core\nsignature\terror: internal\n",
-			 pl_signal_name(WTERMSIG(status)));
-	else
-		snprintf(extra, sizeof(extra), "exit\t70\nerror\tthe reader exited with status %d "
-			 "before finishing its record\nsignature\terror: internal\n",
-			 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-	size_t n = strlen(extra);
-	/* the record is re-read from the raw text: rebuild it */
-	char *t = malloc(r->len + n + 2);
-	if (!t)
-		return;
-	size_t k = 0;
-	for (size_t i = 0; i < r->nkv; i++)
-		k += (size_t)sprintf(t + k, "%s\t%s\n", r->kv[i][0], r->kv[i][1]);
-	memcpy(t + k, extra, n + 1);
-	free(r->text);
-	r->text = t;
-	parse(r);
+	if (r->text)
+		parse(r);
 }
 
 /* ---- output ---- */
@@ -444,6 +441,17 @@ static void print_rec(FILE *out, struct rec *r, size_t i, size_t n, enum pl_form
 
 static int start(struct rec *r, const char *path, const struct pl_options *opt)
 {
+	/* the record starts with the path, from here: a reader that dies
+	 * before it flushed anything still has its core named */
+	size_t n = strlen(path);
+	if (!(r->text = malloc(n + 7)))
+		return -1;
+	r->len = (size_t)sprintf(r->text, "path\t%s", path);
+	for (char *c = r->text + 5; *c; c++)   /* one line, as put() writes them */
+		if (*c == '\n' || *c == '\r')
+			*c = ' ';
+	r->text[r->len++] = '\n';
+	r->text[r->len] = 0;
 	int fds[2];
 	if (pipe(fds) != 0)
 		return -1;

@@ -414,6 +414,22 @@ void pl_core_release_pages(const struct pl_core *c)
 		madvise((void *)c->map, c->size, MADV_DONTNEED);
 }
 
+int pl_core_signal(const struct pl_core *c, int *thread)
+{
+	const struct pl_core_thread *ct = pl_core_crashing_thread(c);
+	*thread = ct && ct->cursig ? (int)(ct - c->threads) : -1;
+	if (c->has_siginfo && c->sig_signo)
+		return c->sig_signo;
+	return ct ? ct->cursig : 0;
+}
+
+bool pl_signal_fatal(int sig)
+{
+	/* stop signals and SIGTRAP: a dump of a live process (gcore) */
+	return sig > 0 && sig != SIGSTOP && sig != SIGTSTP && sig != SIGTTIN && sig != SIGTTOU &&
+	       sig != SIGTRAP && sig != SIGCONT && sig != SIGCHLD && sig != SIGWINCH && sig != SIGURG;
+}
+
 const struct pl_core_thread *pl_core_crashing_thread(const struct pl_core *c)
 {
 	for (size_t i = 0; i < c->nthreads; i++)

@@ -94,5 +94,12 @@ uint64_t pl_core_auxv(const struct pl_core *core, uint64_t type);
  * else the first thread), or NULL if the core has no threads. */
 const struct pl_core_thread *pl_core_crashing_thread(const struct pl_core *core);
 const char *pl_signal_name(int sig);
+/* The signal the core was dumped for (siginfo, else the crashing thread's
+ * cursig; 0 if none) and, in *thread, the index of the core thread that
+ * received it, or -1. */
+int pl_core_signal(const struct pl_core *c, int *thread);
+/* A signal that kills the process (not a stop signal or SIGTRAP, which mark
+ * a dump of a live process). */
+bool pl_signal_fatal(int sig);
 
 #endif

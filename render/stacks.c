@@ -2,7 +2,6 @@
 #include "stacks.h"
 
 #include <inttypes.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,28 +22,11 @@ static char *clean(char *s)
 	return s;
 }
 
-bool pl_signal_fatal(int sig)
-{
-	/* stop signals and SIGTRAP: a dump of a live process (gcore) */
-	return sig > 0 && sig != SIGSTOP && sig != SIGTSTP && sig != SIGTTIN && sig != SIGTTOU &&
-	       sig != SIGTRAP && sig != SIGCONT && sig != SIGCHLD && sig != SIGWINCH && sig != SIGURG;
-}
-
-/* The signal the core was dumped for: siginfo, else the first thread's. */
-static int core_signal(const struct pl_program *p, int *core_thread)
-{
-	const struct pl_core_thread *ct = pl_core_crashing_thread(p->core);
-	*core_thread = ct && ct->cursig ? (int)(ct - p->core->threads) : -1;
-	if (p->core->has_siginfo && p->core->sig_signo)
-		return p->core->sig_signo;
-	return ct ? ct->cursig : 0;
-}
-
 int pl_crashing_pythread(struct pl_heap *h)
 {
 	const struct pl_runtime *rt = &h->p->rt;
 	int ct;
-	int sig = core_signal(h->p, &ct);
+	int sig = pl_core_signal(h->p->core, &ct);
 	uint64_t gil = pl_gil_holder(h);
 	int holder = -1, first = -1;   /* first: the oldest thread state (main) */
 	for (size_t i = 0; i < rt->nthreads; i++) {
@@ -72,22 +54,6 @@ static void frame_names(struct pl_heap *h, const struct pl_pyframe *f, struct fr
 	t->line = f->line;
 }
 
-bool pl_thread_top_frame(struct pl_heap *h, int thread, char *buf, size_t len)
-{
-	const struct pl_runtime *rt = &h->p->rt;
-	if (thread < 0 || (size_t)thread >= rt->nthreads)
-		return false;
-	struct pl_frame_iter it;
-	struct pl_pyframe f;
-	pl_frames_begin(&it, h, rt->threads[thread].top_frame);
-	if (pl_frames_next(&it, &f) != 1)
-		return false;
-	struct frame_text t;
-	frame_names(h, &f, &t);
-	snprintf(buf, len, "%s (%s:%d)", t.func, t.file, t.line);
-	return true;
-}
-
 static void json_frame(FILE *out, struct pl_heap *h, const struct pl_pyframe *f, bool locals)
 {
 	struct frame_text t;
@@ -113,22 +79,6 @@ static void json_frame(FILE *out, struct pl_heap *h, const struct pl_pyframe *f,
 		fputc('}', out);
 	}
 	fputc('}', out);
-}
-
-void pl_json_thread_frames(FILE *out, struct pl_heap *h, int thread, size_t max)
-{
-	const struct pl_runtime *rt = &h->p->rt;
-	fputc('[', out);
-	if (thread >= 0 && (size_t)thread < rt->nthreads) {
-		struct pl_frame_iter it;
-		struct pl_pyframe f;
-		pl_frames_begin(&it, h, rt->threads[thread].top_frame);
-		for (size_t n = 0; (!max || n < max) && pl_frames_next(&it, &f) == 1; n++) {
-			fprintf(out, "%s", n ? "," : "");
-			json_frame(out, h, &f, false);
-		}
-	}
-	fputc(']', out);
 }
 
 static void text_locals(FILE *out, struct pl_heap *h, const struct pl_pyframe *f, const char *indent)
@@ -182,7 +132,7 @@ static void thread_info(struct pl_heap *h, size_t i, uint64_t active, uint64_t g
 	struct pl_program *p = h->p;
 	const struct pl_pythread *th = &p->rt.threads[i];
 	int ct;
-	int sig = core_signal(p, &ct);
+	int sig = pl_core_signal(p->core, &ct);
 	pl_thread_name(h, active, th->thread_id, ti->name, sizeof(ti->name));
 	clean(ti->name);
 	bool locked;
@@ -203,7 +153,7 @@ static void stacks_text(FILE *out, struct pl_heap *h, const struct pl_stacks_opt
 	const struct pl_runtime *rt = &p->rt;
 	uint64_t active = pl_threading_active(h), gil = pl_gil_holder(h);
 	int ct;
-	int sig = core_signal(p, &ct);
+	int sig = pl_core_signal(p->core, &ct);
 	if (md)
 		fprintf(out, "## Threads\n\n");
 	fprintf(out, "Python %s, %zu thread(s)", rt->version, rt->nthreads);
@@ -247,7 +197,7 @@ static void stacks_json(FILE *out, struct pl_heap *h, const struct pl_stacks_opt
 	const struct pl_runtime *rt = &p->rt;
 	uint64_t active = pl_threading_active(h), gil = pl_gil_holder(h);
 	int ct;
-	int sig = core_signal(p, &ct);
+	int sig = pl_core_signal(p->core, &ct);
 	fprintf(out, "{\"python\":");
 	pl_json_cstr(out, rt->version);
 	fprintf(out, ",\"signal\":%d,\"signal_name\":", sig);

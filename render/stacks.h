@@ -21,19 +21,8 @@ struct pl_stacks_opts {
 void pl_render_stacks(FILE *out, struct pl_heap *h, const struct pl_stacks_opts *o,
 		      enum pl_format fmt);
 
-/* A signal that kills the process (not a stop signal or SIGTRAP, which mark
- * a dump of a live process). */
-bool pl_signal_fatal(int sig);
-
 /* The Python thread the fatal signal hit (or, without a signal, the one
  * holding the GIL, else the main thread): its index in p->rt.threads, or -1. */
 int pl_crashing_pythread(struct pl_heap *h);
-
-/* Frames of one thread as a JSON array [{"function","file","line"}],
- * innermost first, at most max. */
-void pl_json_thread_frames(FILE *out, struct pl_heap *h, int thread, size_t max);
-/* The innermost frame of a thread: "func (file:line)" into buf; false when
- * the thread has no Python frame. */
-bool pl_thread_top_frame(struct pl_heap *h, int thread, char *buf, size_t len);
 
 #endif

@@ -79,16 +79,6 @@ static int frame_visit(void *ctx, uint64_t target, const struct pl_edge *e)
 	return 0;
 }
 
-static void code_name(struct pl_heap *h, uint64_t code, char *buf, size_t len)
-{
-	const struct pl_layout *L = &h->p->L;
-	uint64_t name = 0;
-	snprintf(buf, len, "?");
-	if (code && pl_as_u64(&h->p->as, code + (uint64_t)(L->co_qualname >= 0 ? L->co_qualname : L->co_name),
-			      &name) == 0)
-		pl_str_read(h, name, buf, len);
-}
-
 /* A thread's exception state: the exception being raised, the ones being
  * handled (the exc_info stack) and its contextvars context. */
 static void exception_roots(const struct pl_graph *g, struct pl_roots *r,
@@ -151,7 +141,7 @@ static void thread_roots(const struct pl_graph *g, struct pl_roots *r, uint64_t 
 				if (pl_as_u64(&p->as, f + (uint64_t)L->if_previous, &next))
 					break;
 				if (cstack < 0 || owner != cstack) {
-					code_name(h, code, fname, sizeof(fname));
+					pl_code_func(h, code, fname, sizeof(fname));
 					snprintf(prefix, sizeof(prefix), "<thread %s> %s()", name, fname);
 					frame_where(h, th, f, where, sizeof(where));
 					struct frame_ctx fc = { g, r, prefix, where };
@@ -165,7 +155,7 @@ static void thread_roots(const struct pl_graph *g, struct pl_roots *r, uint64_t 
 					break;
 				pl_as_u64(&p->as, f + (uint64_t)L->fo_code, &code);
 				pl_as_u64(&p->as, f + (uint64_t)L->fo_back, &next);
-				code_name(h, code, fname, sizeof(fname));
+				pl_code_func(h, code, fname, sizeof(fname));
 				snprintf(prefix, sizeof(prefix), "<thread %s> %s()", name, fname);
 				frame_where(h, th, f, where, sizeof(where));
 				struct frame_ctx fc = { g, r, prefix, where };
@@ -180,7 +170,7 @@ static void thread_roots(const struct pl_graph *g, struct pl_roots *r, uint64_t 
 	}
 }
 
-static void module_roots(const struct pl_graph *g, struct pl_roots *r, uint64_t *threading_active)
+static void module_roots(const struct pl_graph *g, struct pl_roots *r)
 {
 	struct pl_heap *h = g->h;
 	struct pl_program *p = h->p;
@@ -202,8 +192,6 @@ static void module_roots(const struct pl_graph *g, struct pl_roots *r, uint64_t 
 			uint64_t md = 0;
 			if (pl_as_u64(&p->as, v + (uint64_t)L->mod_dict, &md) || !md)
 				continue;
-			if (!strcmp(mod, "threading"))
-				*threading_active = pl_dict_get_str(h, md, "_active");
 			struct pl_dict_iter mi;
 			uint64_t mk, mv;
 			if (pl_dict_iter_init(&mi, p, md))
@@ -257,9 +245,8 @@ struct pl_error *pl_roots_find(struct pl_graph *g, struct pl_roots *r)
 	if (!r->parent || !r->root || !r->order)
 		return pl_error(PL_E_NOMEM, "out of memory finding roots");
 	memset(r->root, 0xff, (size_t)g->n * sizeof(*r->root));
-	uint64_t active = 0;
-	module_roots(g, r, &active);
-	thread_roots(g, r, active);
+	module_roots(g, r);
+	thread_roots(g, r, pl_threading_active(g->h));
 	add_root(r, pl_graph_node(g, p->rt.modules), PL_ROOT_INTERP, "sys.modules");
 	add_root(r, pl_graph_node(g, p->rt.sysdict), PL_ROOT_INTERP, "sys.__dict__");
 	add_root(r, pl_graph_node(g, p->rt.builtins), PL_ROOT_INTERP, "builtins.__dict__");

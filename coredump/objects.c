@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 
 #include "program.h"
+#include "traverse.h"
 
 #define MAX_DICT_ENTRIES (1ll << 28)
 #define MAX_TYPE_CHAIN 64
@@ -454,10 +455,31 @@ int pl_int_value(struct pl_heap *h, uint64_t addr, int64_t *v)
 	return 0;
 }
 
-static int64_t ssize_at(struct pl_program *p, uint64_t addr, int32_t off)
+int64_t pl_obj_len(struct pl_heap *h, uint64_t addr, const struct pl_type *t)
 {
+	const struct pl_layout *L = &h->p->L;
+	int32_t off = -1;
+	switch (t->kind) {
+	case PL_K_TUPLE:
+	case PL_K_LIST:
+	case PL_K_BYTES:
+		off = L->ob_size;
+		break;
+	case PL_K_DICT:
+		off = L->dict_used;
+		break;
+	case PL_K_SET:
+	case PL_K_FROZENSET:
+		off = L->set_used;
+		break;
+	default: {
+		const char *tn = pl_traverse_name(h, t->traverse);
+		if (tn && !strcmp(tn, "deque_traverse"))
+			off = L->ob_size;
+	}
+	}
 	int64_t n = -1;
-	if (off < 0 || pl_as_read(&p->as, addr + (uint64_t)off, &n, 8) != 0)
+	if (off < 0 || pl_as_read(&h->p->as, addr + (uint64_t)off, &n, 8) != 0 || n < 0)
 		return -1;
 	return n;
 }
@@ -503,20 +525,20 @@ const char *pl_short_repr(struct pl_heap *h, uint64_t addr, char *buf, size_t le
 		snprintf(buf, len, "%.17g", d);
 		return buf;
 	case PL_K_BYTES:
-		snprintf(buf, len, "<bytes len=%" PRId64 ">", ssize_at(p, addr, L->ob_size));
+		snprintf(buf, len, "<bytes len=%" PRId64 ">", pl_obj_len(h, addr, t));
 		return buf;
 	case PL_K_TUPLE:
 	case PL_K_LIST:
 		snprintf(buf, len, "<%s len=%" PRId64 ">", t->kind == PL_K_TUPLE ? "tuple" : "list",
-			 ssize_at(p, addr, L->ob_size));
+			 pl_obj_len(h, addr, t));
 		return buf;
 	case PL_K_DICT:
-		snprintf(buf, len, "<dict len=%" PRId64 ">", ssize_at(p, addr, L->dict_used));
+		snprintf(buf, len, "<dict len=%" PRId64 ">", pl_obj_len(h, addr, t));
 		return buf;
 	case PL_K_SET:
 	case PL_K_FROZENSET:
 		snprintf(buf, len, "<%s len=%" PRId64 ">", t->kind == PL_K_SET ? "set" : "frozenset",
-			 ssize_at(p, addr, L->set_used));
+			 pl_obj_len(h, addr, t));
 		return buf;
 	default:
 		break;

@@ -162,6 +162,10 @@ long pl_str_read(struct pl_heap *h, uint64_t addr, char *buf, size_t max);
 /* Value of a Python int of up to 60 bits: 0, or -1 (unreadable, too big). */
 int pl_int_value(struct pl_heap *h, uint64_t addr, int64_t *v);
 
+/* len() of a tuple, list, bytes, dict, set, frozenset or deque (subclasses
+ * too), or -1 for anything else or when unreadable. */
+int64_t pl_obj_len(struct pl_heap *h, uint64_t addr, const struct pl_type *t);
+
 /* A short repr for display: None, True, 42, 1.5, 'text', b'..',
  * <list len=3>, <mymod.Foo 0x7f..>. Never fails (unreadable: <? 0x..>). */
 const char *pl_short_repr(struct pl_heap *h, uint64_t addr, char *buf, size_t len);

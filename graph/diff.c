@@ -12,30 +12,10 @@
 
 int64_t pl_container_len(struct pl_heap *h, uint32_t i)
 {
-	const struct pl_layout *L = &h->p->L;
 	const struct pl_type *t = &h->types[h->objs[i].type];
-	int32_t off = -1;
-	switch (t->kind) {
-	case PL_K_LIST:
-		off = L->ob_size;
-		break;
-	case PL_K_DICT:
-		off = L->dict_used;
-		break;
-	case PL_K_SET:
-	case PL_K_FROZENSET:
-		off = L->set_used;
-		break;
-	default: {
-		const char *tn = pl_traverse_name(h, t->traverse);
-		if (tn && !strcmp(tn, "deque_traverse"))
-			off = L->ob_size;
-	}
-	}
-	int64_t n = -1;
-	if (off < 0 || pl_as_read(&h->p->as, h->objs[i].addr + (uint64_t)off, &n, 8) != 0 || n < 0)
-		return -1;
-	return n;
+	if (t->kind == PL_K_TUPLE || t->kind == PL_K_BYTES)
+		return -1;   /* sized once: they do not grow */
+	return pl_obj_len(h, h->objs[i].addr, t);
 }
 
 struct name_total {
@@ -167,35 +147,27 @@ static char *path_of(struct pl_analysis *a, uint32_t node)
 }
 
 /* Containers of the new core that the old one does not hold at the same
- * address: look them up by path among the old core's containers of the
- * same types. */
+ * address (cand, with their paths in cpath): look them up by path among the
+ * old core's containers of the same types. */
 static struct pl_error *match_by_path(struct pl_analysis *old, struct pl_analysis *new,
-				      struct pl_growth *cand, size_t ncand, struct pl_diff *d,
-				      size_t *cap)
+				      const struct pl_growth *cand, char **cpath, size_t ncand,
+				      struct pl_diff *d, size_t *cap)
 {
 	struct pl_heap *oh = &old->h, *nh = &new->h;
-	/* the type names asked for */
-	const char **names = calloc(ncand + 1, sizeof(*names));
+	/* the old core's types with the candidates' names, flagged once */
+	bool *want = calloc(oh->ntypes + 1, sizeof(*want));
 	struct path_len *olds = NULL;
-	size_t nold = 0, capold = 0, nnames = 0;
+	size_t nold = 0, capold = 0;
 	struct pl_error *err = NULL;
-	if (!names)
+	if (!want)
 		return pl_error(PL_E_NOMEM, "out of memory comparing containers");
-	for (size_t i = 0; i < ncand; i++) {
-		const char *tn = nh->types[nh->objs[cand[i].node].type].name;
-		bool seen = false;
-		for (size_t k = 0; k < nnames && !seen; k++)
-			seen = !strcmp(names[k], tn);
-		if (!seen)
-			names[nnames++] = tn;
-	}
+	for (size_t t = 0; t < oh->ntypes; t++)
+		for (size_t i = 0; i < ncand && !want[t] && oh->types[t].valid; i++)
+			want[t] = !strcmp(oh->types[t].name, nh->types[nh->objs[cand[i].node].type].name);
 	for (uint32_t i = 0; i < old->g.ntracked; i++) {
-		const char *tn = oh->types[oh->objs[i].type].name;
-		bool want = false;
-		for (size_t k = 0; k < nnames && !want; k++)
-			want = !strcmp(names[k], tn);
 		int64_t len;
-		if (!want || old->roots.root[i] == PL_NONE || (len = pl_container_len(oh, i)) < 0)
+		if (!want[oh->objs[i].type] || old->roots.root[i] == PL_NONE ||
+		    (len = pl_container_len(oh, i)) < 0)
 			continue;
 		if (nold == capold) {
 			capold = capold ? capold * 2 : 256;
@@ -215,12 +187,12 @@ static struct pl_error *match_by_path(struct pl_analysis *old, struct pl_analysi
 	if (nold)
 		qsort(olds, nold, sizeof(*olds), by_path);
 	for (size_t i = 0; i < ncand; i++) {
-		struct path_len key = { cand[i].path, 0, 0 };
+		struct path_len key = { cpath[i], 0, 0 };
 		if (!path_names_one(key.path))
 			continue;
 		bool unique = true;
 		for (size_t k = 0; k < ncand && unique; k++)
-			unique = k == i || strcmp(cand[k].path, key.path) != 0;
+			unique = k == i || strcmp(cpath[k], key.path) != 0;
 		const struct path_len *m = unique && nold ?
 			bsearch(&key, olds, nold, sizeof(*olds), by_path) : NULL;
 		/* the path must name one container in the old core too */
@@ -231,8 +203,7 @@ static struct pl_error *match_by_path(struct pl_analysis *old, struct pl_analysi
 		g.old_len = m->len;
 		g.old_addr = m->addr;
 		g.by_path = true;
-		if (!(g.path = strdup(cand[i].path)) || !add_growth(d, cap, &g)) {
-			free(g.path);
+		if (!add_growth(d, cap, &g)) {
 			err = pl_error(PL_E_NOMEM, "out of memory comparing containers");
 			goto out;
 		}
@@ -241,7 +212,7 @@ out:
 	for (size_t i = 0; i < nold; i++)
 		free(olds[i].path);
 	free(olds);
-	free(names);
+	free(want);
 	return err;
 }
 
@@ -259,6 +230,7 @@ static struct pl_error *container_growth(struct pl_analysis *old, struct pl_anal
 {
 	struct pl_heap *oh = &old->h, *nh = &new->h;
 	struct pl_growth *cand = NULL;
+	char **cpath = NULL;
 	size_t ncand = 0, capcand = 0, cap = 0;
 	struct pl_error *err = NULL;
 	for (uint32_t i = 0; i < new->g.ntracked; i++) {
@@ -270,9 +242,8 @@ static struct pl_error *container_growth(struct pl_analysis *old, struct pl_anal
 					       nh->types[nh->objs[i].type].name)) {
 			int64_t olen = pl_container_len(oh, k);
 			if (olen >= 0 && olen < len) {
-				struct pl_growth g = { i, oh->objs[k].addr, olen, len, false, path_of(new, i) };
-				if (!g.path || !add_growth(d, &cap, &g)) {
-					free(g.path);
+				struct pl_growth g = { i, oh->objs[k].addr, olen, len, false };
+				if (!add_growth(d, &cap, &g)) {
 					err = pl_error(PL_E_NOMEM, "out of memory comparing containers");
 					goto out;
 				}
@@ -295,24 +266,29 @@ static struct pl_error *container_growth(struct pl_analysis *old, struct pl_anal
 				cand = n;
 			}
 		}
-		cand[ncand++] = (struct pl_growth){ i, 0, 0, len, true, NULL };
+		cand[ncand++] = (struct pl_growth){ i, 0, 0, len, true };
 	}
 	if (ncand)
 		qsort(cand, ncand, sizeof(*cand), by_len_desc);
 	if (ncand > MAX_PATH_CANDIDATES)
 		ncand = MAX_PATH_CANDIDATES;
+	if (ncand && !(cpath = calloc(ncand, sizeof(*cpath)))) {
+		err = pl_error(PL_E_NOMEM, "out of memory comparing containers");
+		goto out;
+	}
 	for (size_t i = 0; i < ncand; i++)
-		if (!(cand[i].path = path_of(new, cand[i].node))) {
+		if (!(cpath[i] = path_of(new, cand[i].node))) {
 			err = pl_error(PL_E_NOMEM, "out of memory comparing containers");
 			goto out;
 		}
 	if (ncand)
-		err = match_by_path(old, new, cand, ncand, d, &cap);
+		err = match_by_path(old, new, cand, cpath, ncand, d, &cap);
 	if (!err && d->ngrew)
 		qsort(d->grew, d->ngrew, sizeof(*d->grew), by_delta);
 out:
-	for (size_t i = 0; i < ncand; i++)
-		free(cand[i].path);
+	for (size_t i = 0; cpath && i < ncand; i++)
+		free(cpath[i]);
+	free(cpath);
 	free(cand);
 	return err;
 }
@@ -338,8 +314,6 @@ struct pl_error *pl_diff_compute(struct pl_analysis *old, struct pl_analysis *ne
 
 void pl_diff_release(struct pl_diff *d)
 {
-	for (size_t i = 0; i < d->ngrew; i++)
-		free(d->grew[i].path);
 	free(d->grew);
 	free(d->types);
 	memset(d, 0, sizeof(*d));

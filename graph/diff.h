@@ -21,8 +21,8 @@ struct pl_growth {
 	uint32_t node;             /* in the new core */
 	uint64_t old_addr;
 	int64_t old_len, new_len;
-	bool by_path;              /* matched by path, not by address */
-	char *path;                /* from a root in the new core ("" if unreached) */
+	bool by_path;              /* matched by path, not by address; its path from
+	                            * a root in the new core: pl_roots_path */
 };
 
 struct pl_diff {

@@ -58,7 +58,9 @@ static void text(FILE *out, const struct pl_diff *d, const struct pl_analysis *n
 	fprintf(out, md ? "\n### Containers that grew\n\n" : "\nContainers that grew:\n");
 	for (size_t i = 0; i < d->ngrew && i < top; i++) {
 		const struct pl_growth *g = &d->grew[i];
-		const char *path = g->path && g->path[0] ? g->path : NULL;
+		char buf[1024];
+		const char *path = pl_roots_path(&new->g, &new->roots, g->node, buf, sizeof(buf));
+		path = path[0] ? path : NULL;
 		if (md)
 			fprintf(out, "- `%s` %+" PRId64 " (%s, %" PRId64 " -> %" PRId64 " items%s)\n",
 				path ? path : "(not reached from a root)", g->new_len - g->old_len,
@@ -98,8 +100,9 @@ static void json(FILE *out, const struct pl_diff *d, const struct pl_analysis *n
 	fprintf(out, "],\"containers\":[");
 	for (size_t i = 0; i < d->ngrew && i < top; i++) {
 		const struct pl_growth *g = &d->grew[i];
+		char buf[1024];
 		fprintf(out, "%s{\"path\":", i ? "," : "");
-		pl_json_cstr(out, g->path ? g->path : "");
+		pl_json_cstr(out, pl_roots_path(&new->g, &new->roots, g->node, buf, sizeof(buf)));
 		fprintf(out, ",\"type\":");
 		pl_json_cstr(out, type_of_node(new, g->node));
 		fprintf(out, ",\"addr\":\"0x%" PRIx64 "\",\"old_addr\":\"0x%" PRIx64 "\",\"old_len\":%" PRId64

@@ -1,8 +1,6 @@
 #include "config.h"
 #include "analysis.h"
 
-#include "coredump/program.h"
-
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,14 +24,9 @@ struct pl_error *pl_analyse(struct pl_program *p, unsigned steps, double min_sha
 	struct pl_error *err = NULL;
 	if ((steps & PL_AN_CENSUS) && (err = pl_census(p, &a->h)))
 		return err;
-	if ((steps & PL_AN_GRAPH) && (err = pl_graph_build(&a->h, &a->g)))
-		return err;
-	/* The core has been read through: every later step reads it only here
-	 * and there (roots, labels). Its pages leave the peak to the arrays. */
-	if (steps & PL_AN_GRAPH)
-		pl_core_release_pages(p->core);
 	if ((steps & PL_AN_GRAPH) &&
-	    ((err = pl_graph_gc(&a->g)) || (err = pl_cycles_find(&a->g, &a->cyc))))
+	    ((err = pl_graph_build(&a->h, &a->g)) || (err = pl_graph_gc(&a->g)) ||
+	     (err = pl_cycles_find(&a->g, &a->cyc))))
 		return err;
 	if ((steps & PL_AN_REVERSE) && (err = pl_graph_reverse(&a->g)))
 		return err;

@@ -197,6 +197,9 @@ struct pl_error *pl_graph_build(struct pl_heap *h, struct pl_graph *g)
 			pl_core_release_pages(h->p->core);
 	}
 	free(b.pend);
+	/* read through: later steps read the core only here and there (roots,
+	 * labels), and its pages would stay next to their arrays */
+	pl_core_release_pages(h->p->core);
 	pl_warn_bad_sizes(h, bad_sizes);
 	g->n = (uint32_t)h->nobjs;
 	g->off[g->n] = (uint32_t)b.n;

@@ -675,6 +675,8 @@ uint64_t pl_obj_size(struct pl_heap *h, uint64_t addr, const struct pl_type *t, 
 	return size > UINT32_MAX ? UINT32_MAX : size;
 }
 
+static void index_release(struct pl_heap *h);
+
 void pl_heap_release(struct pl_heap *h)
 {
 	for (size_t i = 0; i < h->ntypes; i++) {
@@ -686,8 +688,7 @@ void pl_heap_release(struct pl_heap *h)
 		munmap(h->types, h->captypes * sizeof(*h->types));
 	free(h->objs);
 	pl_addrmap_release(&h->type_index);
-	free(h->islots);
-	free(h->itags);
+	index_release(h);
 	for (size_t i = 0; i < h->ntrav; i++)
 		free(h->trav_names[i]);
 	free(h->trav_names);
@@ -699,14 +700,19 @@ void pl_heap_release(struct pl_heap *h)
 
 static size_t islot(const struct pl_heap *h, uint64_t addr)
 {
-	return pl_heap_slot(h, addr);
+	return (size_t)(pl_heap_hash(addr) >> 17) & (h->icap - 1);
 }
 
-uint32_t pl_heap_find(const struct pl_heap *h, uint64_t addr)
+static uint16_t itag(uint64_t addr)
+{
+	return (uint16_t)(pl_heap_hash(addr) >> 1);
+}
+
+uint32_t pl_heap_find_hashed(const struct pl_heap *h, uint64_t addr)
 {
 	if (!h->icap)
 		return UINT32_MAX;
-	uint16_t tag = pl_heap_tag(addr);
+	uint16_t tag = itag(addr);
 	for (size_t s = islot(h, addr);; s = (s + 1) & (h->icap - 1)) {
 		uint32_t i = h->islots[s];
 		if (i == UINT32_MAX || (h->itags[s] == tag && h->objs[i].addr == addr))
@@ -738,35 +744,89 @@ static bool index_resize(struct pl_heap *h, size_t cap)
 		while (slots[s] != UINT32_MAX)
 			s = (s + 1) & (cap - 1);
 		slots[s] = old[k];
-		tags[s] = pl_heap_tag(addr);
+		tags[s] = itag(addr);
 	}
 	free(old);
 	return true;
 }
 
-bool pl_heap_reserve(struct pl_heap *h, size_t n)
+/* The slot for addr in the hashed index, made room for: its current id
+ * (UINT32_MAX: free), or NULL when out of memory. */
+static uint32_t *hashed_slot(struct pl_heap *h, uint64_t addr, uint16_t **tagp)
 {
-	size_t cap = h->icap ? h->icap : 1u << 16;
-	while (n * 10 > cap * 7)
-		cap *= 2;
-	return cap == h->icap || index_resize(h, cap);
+	if ((h->icount + 1) * 10 > h->icap * 7 && !index_resize(h, h->icap ? h->icap * 2 : 1024))
+		return NULL;   /* load <= 0.7 */
+	uint16_t tag = itag(addr);
+	size_t s = islot(h, addr);
+	for (; h->islots[s] != UINT32_MAX; s = (s + 1) & (h->icap - 1))
+		if (h->itags[s] == tag && h->objs[h->islots[s]].addr == addr)
+			break;
+	*tagp = &h->itags[s];
+	return &h->islots[s];
+}
+
+/* The direct slot for addr, its chunk made if need be; NULL when out of
+ * memory. */
+static uint32_t *direct_slot(struct pl_heap *h, uint64_t addr)
+{
+	if (!h->idir && !(h->idir = calloc((size_t)1 << PL_IDX_L1_BITS, sizeof(*h->idir))))
+		return NULL;
+	uint32_t ***l2 = &h->idir[addr >> 32];
+	if (!*l2 && !(*l2 = calloc((size_t)1 << PL_IDX_L2_BITS, sizeof(**l2))))
+		return NULL;
+	uint32_t **c = &(*l2)[(addr >> 20) & ((1u << PL_IDX_L2_BITS) - 1)];
+	if (!*c) {
+		/* its own mapping: zero, and its pages appear as they are written */
+		void *m = mmap(NULL, sizeof(uint32_t) << PL_IDX_CHUNK_BITS, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (m == MAP_FAILED)
+			return NULL;
+		*c = m;
+		h->nchunks++;
+	}
+	return &(*c)[(addr >> 4) & ((1u << PL_IDX_CHUNK_BITS) - 1)];
+}
+
+static void index_release(struct pl_heap *h)
+{
+	if (h->idir) {
+		for (size_t i = 0; i < (size_t)1 << PL_IDX_L1_BITS; i++) {
+			if (!h->idir[i])
+				continue;
+			for (size_t j = 0; j < (size_t)1 << PL_IDX_L2_BITS; j++)
+				if (h->idir[i][j])
+					munmap(h->idir[i][j], sizeof(uint32_t) << PL_IDX_CHUNK_BITS);
+			free(h->idir[i]);
+		}
+		free(h->idir);
+	}
+	free(h->islots);
+	free(h->itags);
 }
 
 uint32_t pl_heap_add(struct pl_heap *h, const struct pl_obj *o, bool *dup)
 {
 	*dup = false;
-	if ((h->icount + 1) * 10 > h->icap * 7 && !index_resize(h, h->icap ? h->icap * 2 : 1u << 16))
-		return UINT32_MAX;   /* load <= 0.7 */
-	uint16_t tag = pl_heap_tag(o->addr);
-	size_t s = islot(h, o->addr);
-	for (; h->islots[s] != UINT32_MAX; s = (s + 1) & (h->icap - 1))
-		if (h->itags[s] == tag && h->objs[h->islots[s]].addr == o->addr) {
+	uint32_t *dslot = NULL, *hslot = NULL;
+	uint16_t *tag = NULL;
+	if (pl_heap_direct(o->addr)) {
+		if (!(dslot = direct_slot(h, o->addr)))
+			return UINT32_MAX;
+		if (*dslot) {
 			*dup = true;
-			return h->islots[s];
+			return *dslot - 1;
 		}
+	} else {
+		if (!(hslot = hashed_slot(h, o->addr, &tag)))
+			return UINT32_MAX;
+		if (*hslot != UINT32_MAX) {
+			*dup = true;
+			return *hslot;
+		}
+	}
 	if (h->nobjs == h->capobjs) {
 		size_t cap = h->capobjs ? h->capobjs + h->capobjs / 2 : 65536;
-		if (cap >= UINT32_MAX)
+		if (cap >= UINT32_MAX - 1)
 			return UINT32_MAX;
 		struct pl_obj *n = realloc(h->objs, cap * sizeof(*n));
 		if (!n)
@@ -776,9 +836,13 @@ uint32_t pl_heap_add(struct pl_heap *h, const struct pl_obj *o, bool *dup)
 	}
 	uint32_t id = (uint32_t)h->nobjs++;
 	h->objs[id] = *o;
-	h->islots[s] = id;
-	h->itags[s] = tag;
-	h->icount++;
+	if (dslot) {
+		*dslot = id + 1;
+	} else {
+		*hslot = id;
+		*tag = itag(o->addr);
+		h->icount++;
+	}
 	return id;
 }
 

@@ -74,11 +74,18 @@ struct pl_heap {
 	size_t ntypes, captypes;
 	bool types_full;
 	struct pl_addrmap type_index;     /* type addr -> index */
-	/* object addr -> index in objs: open addressing over 4-byte slots that
-	 * hold indices; keys are compared through objs[i].addr */
+	/* object addr -> 1 + index in objs (0: none). pymalloc and malloc
+	 * align objects to 16 bytes, so nearly all addresses index directly: a
+	 * directory over the 48-bit address space (bits 47..32, then 31..20)
+	 * names a chunk of 64 K slots per MiB, made when first written; its
+	 * untouched pages cost nothing. Neighbours in memory share cache lines,
+	 * and a lookup never compares keys. */
+	uint32_t ***idir;
+	size_t nchunks;
+	/* other addresses (8-byte aligned static objects, or above 2^48): open
+	 * addressing over slots that hold indices, keys compared via objs */
 	uint32_t *islots;
-	uint16_t *itags;                  /* 16 more hash bits per slot: most
-	                                   * probes that miss never touch objs */
+	uint16_t *itags;                  /* 16 more hash bits per slot */
 	size_t icap, icount;
 	uint64_t last_type;               /* one-entry cache for pl_type_get */
 	uint32_t last_type_idx;
@@ -109,43 +116,52 @@ struct pl_heap {
 struct pl_error *pl_census(struct pl_program *p, struct pl_heap *h);
 void pl_heap_release(struct pl_heap *h);
 
+#define PL_IDX_L1_BITS 16
+#define PL_IDX_L2_BITS 12
+#define PL_IDX_CHUNK_BITS 16   /* slots per chunk: 16-byte granules of 1 MiB */
+
+static inline bool pl_heap_direct(uint64_t addr)
+{
+	return (addr & 15) == 0 && addr >> 48 == 0;
+}
+
+/* The direct slot of addr, or NULL when its chunk was never written. */
+static inline const uint32_t *pl_heap_dslot(const struct pl_heap *h, uint64_t addr)
+{
+	uint32_t **l2 = h->idir ? h->idir[addr >> 32] : NULL;
+	const uint32_t *c = l2 ? l2[(addr >> 20) & ((1u << PL_IDX_L2_BITS) - 1)] : NULL;
+	return c ? &c[(addr >> 4) & ((1u << PL_IDX_CHUNK_BITS) - 1)] : NULL;
+}
+
+uint32_t pl_heap_find_hashed(const struct pl_heap *h, uint64_t addr);
+
 /* Index of the object at addr, or UINT32_MAX. */
-uint32_t pl_heap_find(const struct pl_heap *h, uint64_t addr);
+static inline uint32_t pl_heap_find(const struct pl_heap *h, uint64_t addr)
+{
+	if (__builtin_expect(pl_heap_direct(addr), 1)) {
+		const uint32_t *s = pl_heap_dslot(h, addr);
+		return s ? *s - 1 : UINT32_MAX;
+	}
+	return pl_heap_find_hashed(h, addr);
+}
 
 static inline uint64_t pl_heap_hash(uint64_t addr)
 {
-	return (addr >> 4) * 0x9E3779B97F4A7C15ull;
+	return (addr >> 3) * 0x9E3779B97F4A7C15ull;
 }
 
-static inline size_t pl_heap_slot(const struct pl_heap *h, uint64_t addr)
+/* Hint the cache ahead of a pl_heap_find of addr. */
+static inline void pl_heap_prefetch(const struct pl_heap *h, uint64_t addr)
 {
-	return (size_t)(pl_heap_hash(addr) >> 17) & (h->icap - 1);
-}
-
-static inline uint16_t pl_heap_tag(uint64_t addr)
-{
-	return (uint16_t)(pl_heap_hash(addr) >> 1);
-}
-
-/* Hint the cache ahead of a pl_heap_find of addr: stage 0 the index slot,
- * stage 1 (later) the object its slot names. */
-static inline void pl_heap_prefetch(const struct pl_heap *h, uint64_t addr, int stage)
-{
-	if (!h->icap)
-		return;
-	size_t s = pl_heap_slot(h, addr);
-	if (stage == 0) {
-		__builtin_prefetch(&h->islots[s]);
-		__builtin_prefetch(&h->itags[s]);
-	} else if (h->islots[s] != UINT32_MAX && h->itags[s] == pl_heap_tag(addr)) {
-		__builtin_prefetch(&h->objs[h->islots[s]]);
+	if (__builtin_expect(pl_heap_direct(addr), 1)) {
+		const uint32_t *s = pl_heap_dslot(h, addr);
+		if (s)
+			__builtin_prefetch(s);
 	}
 }
 /* Append an object and index it. Returns its index, UINT32_MAX when out of
  * memory, or the existing index (with *dup set) when addr is already there. */
 uint32_t pl_heap_add(struct pl_heap *h, const struct pl_obj *o, bool *dup);
-/* Size the index for n objects in all (no rehash until then). */
-bool pl_heap_reserve(struct pl_heap *h, size_t n);
 /* Give back the slack of the growing arrays. */
 void pl_heap_shrink(struct pl_heap *h);
 

@@ -1,11 +1,35 @@
 #include "config.h"
 #include "analysis.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* suspects below this many bytes are noise whatever their share */
 #define SUSPECT_MIN_BYTES (32 * 1024)
+
+/* PYLEAK_TIMING=1 in the environment: each step's wall time on stderr
+ * (bench/run.sh prints them). */
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void step_done(const char *name, double *t)
+{
+	static int on = -1;
+	if (on < 0) {
+		const char *e = getenv("PYLEAK_TIMING");
+		on = e && *e && strcmp(e, "0") != 0;
+	}
+	double n = now_s();
+	if (on)
+		fprintf(stderr, "timing: %-10s %7.3f s\n", name, n - *t);
+	*t = n;
+}
 
 struct pl_error *pl_analyse(struct pl_program *p, unsigned steps, double min_share,
 			    struct pl_analysis *a)
@@ -22,22 +46,31 @@ struct pl_error *pl_analyse(struct pl_program *p, unsigned steps, double min_sha
 	if (steps & PL_AN_GRAPH)
 		steps |= PL_AN_CENSUS;
 	struct pl_error *err = NULL;
-	if ((steps & PL_AN_CENSUS) && (err = pl_census(p, &a->h)))
-		return err;
-	if ((steps & PL_AN_GRAPH) &&
-	    ((err = pl_graph_build(&a->h, &a->g)) || (err = pl_graph_gc(&a->g)) ||
-	     (err = pl_cycles_find(&a->g, &a->cyc))))
-		return err;
-	if ((steps & PL_AN_REVERSE) && (err = pl_graph_reverse(&a->g)))
-		return err;
-	if ((steps & PL_AN_ROOTS) && (err = pl_roots_find(&a->g, &a->roots)))
-		return err;
-	if ((steps & PL_AN_RETAINED) && (err = pl_retained_compute(&a->g, &a->roots, &a->ret)))
-		return err;
+	double t = now_s();
+#define STEP(name, call)                      \
+	do {                                  \
+		if ((err = (call)) != NULL)   \
+			return err;           \
+		step_done(name, &t);          \
+	} while (0)
+	if (steps & PL_AN_CENSUS)
+		STEP("census", pl_census(p, &a->h));
+	if (steps & PL_AN_GRAPH) {
+		STEP("graph", pl_graph_build(&a->h, &a->g));
+		STEP("gc", pl_graph_gc(&a->g));
+		STEP("cycles", pl_cycles_find(&a->g, &a->cyc));
+	}
+	if (steps & PL_AN_REVERSE)
+		STEP("reverse", pl_graph_reverse(&a->g));
+	if (steps & PL_AN_ROOTS)
+		STEP("roots", pl_roots_find(&a->g, &a->roots));
+	if (steps & PL_AN_RETAINED)
+		STEP("retained", pl_retained_compute(&a->g, &a->roots, &a->ret));
 	if (steps & PL_AN_SUSPECTS)
-		err = pl_suspects(&a->g, &a->roots, &a->ret, min_share, SUSPECT_MIN_BYTES,
-				  &a->suspects, &a->nsuspects);
-	return err;
+		STEP("suspects", pl_suspects(&a->g, &a->roots, &a->ret, min_share, SUSPECT_MIN_BYTES,
+					     &a->suspects, &a->nsuspects));
+#undef STEP
+	return NULL;
 }
 
 void pl_analysis_release(struct pl_analysis *a)

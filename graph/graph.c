@@ -126,9 +126,6 @@ struct pl_error *pl_graph_build(struct pl_heap *h, struct pl_graph *g)
 	uint64_t bad_sizes = h->bad_sizes;
 	/* the census read the whole core: start without its pages */
 	pl_core_release_pages(h->p->core);
-	/* gc objects typically reach about as many untracked ones: size the
-	 * index once for that instead of rehashing as it grows */
-	pl_heap_reserve(h, 2 * h->nobjs);
 	size_t cap = h->nobjs + 1024;
 	g->off = malloc((cap + 1) * sizeof(*g->off));
 	if (!g->off)
@@ -168,9 +165,7 @@ struct pl_error *pl_graph_build(struct pl_heap *h, struct pl_graph *g)
 			counts[k - i] = (uint32_t)(b.npend - before);
 		}
 		for (size_t j = 0; j < b.npend; j++)
-			pl_heap_prefetch(h, b.pend[j], 0);
-		for (size_t j = 0; j < b.npend; j++)
-			pl_heap_prefetch(h, b.pend[j], 1);
+			pl_heap_prefetch(h, b.pend[j]);
 		size_t j = 0;
 		for (size_t k = i; k < end; k++) {
 			g->off[k] = (uint32_t)b.n;

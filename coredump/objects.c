@@ -846,6 +846,63 @@ uint32_t pl_heap_add(struct pl_heap *h, const struct pl_obj *o, bool *dup)
 	return id;
 }
 
+/* LSD radix sort, 16-bit digits of addr >> 3; a digit all objects share
+ * costs no pass. */
+bool pl_heap_sort(struct pl_heap *h)
+{
+	size_t n = h->nobjs;
+	if (n < 2)
+		return true;
+	struct pl_obj *tmp = malloc(n * sizeof(*tmp));
+	size_t *count = malloc(65536 * sizeof(*count));
+	if (!tmp || !count) {
+		free(tmp);
+		free(count);
+		return false;
+	}
+	struct pl_obj *from = h->objs, *to = tmp;
+	for (int shift = 3; shift < 64; shift += 16) {
+		memset(count, 0, 65536 * sizeof(*count));
+		for (size_t i = 0; i < n; i++)
+			count[(from[i].addr >> shift) & 0xffff]++;
+		if (count[(from[0].addr >> shift) & 0xffff] == n)
+			continue;   /* one digit for all: already in order by it */
+		size_t sum = 0;
+		for (size_t d = 0; d < 65536; d++) {
+			size_t c = count[d];
+			count[d] = sum;
+			sum += c;
+		}
+		for (size_t i = 0; i < n; i++)
+			to[count[(from[i].addr >> shift) & 0xffff]++] = from[i];
+		struct pl_obj *x = from;
+		from = to;
+		to = x;
+	}
+	if (from != h->objs)
+		memcpy(h->objs, from, n * sizeof(*from));
+	free(tmp);
+	free(count);
+	/* the ids changed: so do the index's slots */
+	for (size_t i = 0; i < n; i++)
+		if (pl_heap_direct(h->objs[i].addr))
+			*(uint32_t *)pl_heap_dslot(h, h->objs[i].addr) = (uint32_t)i + 1;
+	if (h->icount) {   /* the few other addresses: index them again */
+		memset(h->islots, 0xff, h->icap * sizeof(*h->islots));
+		for (size_t i = 0; i < n; i++) {
+			uint64_t a = h->objs[i].addr;
+			if (pl_heap_direct(a))
+				continue;
+			size_t s = islot(h, a);
+			while (h->islots[s] != UINT32_MAX)
+				s = (s + 1) & (h->icap - 1);
+			h->islots[s] = (uint32_t)i;
+			h->itags[s] = itag(a);
+		}
+	}
+	return true;
+}
+
 void pl_heap_shrink(struct pl_heap *h)
 {
 	if (h->nobjs && h->nobjs < h->capobjs) {
@@ -980,6 +1037,11 @@ struct pl_error *pl_census(struct pl_program *p, struct pl_heap *h)
 			return err;
 	}
 	pl_warn_bad_sizes(h, 0);
+	/* in address order, the graph build (which reads objects in id order)
+	 * reads the core front to back: each page is faulted in about once,
+	 * and neighbours share cache lines */
+	if (!pl_heap_sort(h))
+		return pl_error(PL_E_NOMEM, "out of memory at %zu objects", h->nobjs);
 	return NULL;
 }
 

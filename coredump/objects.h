@@ -112,7 +112,8 @@ struct pl_heap {
 };
 
 /* Read the gc generation lists (and the permanent generation). Fails with
- * PL_E_STATE if the core was taken during a collection, unless forced. */
+ * PL_E_STATE if the core was taken during a collection, unless forced.
+ * The objects are then in address order (ids follow addresses). */
 struct pl_error *pl_census(struct pl_program *p, struct pl_heap *h);
 void pl_heap_release(struct pl_heap *h);
 
@@ -162,6 +163,9 @@ static inline void pl_heap_prefetch(const struct pl_heap *h, uint64_t addr)
 /* Append an object and index it. Returns its index, UINT32_MAX when out of
  * memory, or the existing index (with *dup set) when addr is already there. */
 uint32_t pl_heap_add(struct pl_heap *h, const struct pl_obj *o, bool *dup);
+/* Renumber the objects in address order, index included; false when out of
+ * memory (nothing changed). The census ends with it. */
+bool pl_heap_sort(struct pl_heap *h);
 /* Give back the slack of the growing arrays. */
 void pl_heap_shrink(struct pl_heap *h);
 

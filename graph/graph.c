@@ -255,41 +255,49 @@ struct pl_error *pl_graph_gc(struct pl_graph *g)
 	free(g->ext);
 	g->ext = malloc(((size_t)g->n + 1) * sizeof(*g->ext));   /* refcnt fits: saturated u32 */
 	struct pl_obj *objs = g->h->objs;
-	for (uint32_t i = 0; i < g->n; i++)
-		objs[i].flags &= (uint8_t)~PL_OF_UNREACHABLE;
-	/* only collectable nodes are ever pushed, each once */
-	size_t ncollectable = 0;
-	for (uint32_t i = 0; i < g->ntracked; i++)
-		ncollectable += pl_graph_collectable(g, i);
-	uint32_t *stack = malloc((ncollectable + 1) * sizeof(*stack));
+	/* only collectable nodes are ever pushed, each once; they are among
+	 * the tracked ones */
+	uint32_t *stack = malloc(((size_t)g->ntracked + 1) * sizeof(*stack));
 	if (!g->ext || !stack) {
 		free(stack);
 		return pl_error(PL_E_NOMEM, "out of memory in the gc analysis");
 	}
-	/* update_refs + subtract_refs */
-	for (uint32_t i = 0; i < g->n; i++)
-		g->ext[i] = objs[i].refcnt > INT32_MAX ? INT32_MAX : (int32_t)objs[i].refcnt;
-	/* Only exact edges are subtracted: a guessed (inferred) edge that is
-	 * not a real reference would make a live object look dead. Inferred
-	 * edges still carry reachability below, which errs towards alive. */
-	for (uint32_t s = 0; s < g->n; s++)
-		if (pl_graph_collectable(g, s) && pl_trav_of(g, s) != PL_TRAV_INFERRED)
+	/* update_refs: ext = refcnt; everything collectable starts tentatively
+	 * unreachable */
+	uint64_t nunreach = 0, bytes = 0;
+	for (uint32_t i = 0; i < g->n; i++) {
+		struct pl_obj *o = &objs[i];
+		g->ext[i] = o->refcnt > INT32_MAX ? INT32_MAX : (int32_t)o->refcnt;
+		o->flags &= (uint8_t)~PL_OF_UNREACHABLE;
+		if (pl_graph_collectable(g, i)) {
+			o->flags |= PL_OF_UNREACHABLE;
+			nunreach++;
+			bytes += o->size;
+		}
+	}
+	/* subtract_refs. Only exact edges are subtracted: a guessed (inferred)
+	 * edge that is not a real reference would make a live object look
+	 * dead. Inferred edges still carry reachability below, which errs
+	 * towards alive. */
+	for (uint32_t s = 0; s < g->ntracked; s++)
+		if ((objs[s].flags & PL_OF_UNREACHABLE) && pl_trav_of(g, s) != PL_TRAV_INFERRED)
 			for (uint32_t e = g->off[s]; e < g->off[s + 1]; e++)
 				if (g->ext[g->dst[e]] != INT32_MAX)
 					g->ext[g->dst[e]]--;
-	/* move_unreachable: everything collectable starts tentatively
-	 * unreachable; ext > 0 are roots; what they reach is alive. */
+	/* move_unreachable: ext > 0 are roots; what they reach is alive */
 	uint32_t sp = 0;
 	g->nnegative = 0;
-	for (uint32_t i = 0; i < g->n; i++) {
-		if (!pl_graph_collectable(g, i))
+	for (uint32_t i = 0; i < g->ntracked; i++) {
+		if (!(objs[i].flags & PL_OF_UNREACHABLE))
 			continue;
 		if (g->ext[i] < 0)
 			g->nnegative++;
-		if (g->ext[i] > 0)
+		if (g->ext[i] > 0) {
+			objs[i].flags &= (uint8_t)~PL_OF_UNREACHABLE;
+			nunreach--;
+			bytes -= objs[i].size;
 			stack[sp++] = i;
-		else
-			objs[i].flags |= PL_OF_UNREACHABLE;
+		}
 	}
 	while (sp) {
 		uint32_t s = stack[--sp];
@@ -297,19 +305,16 @@ struct pl_error *pl_graph_gc(struct pl_graph *g)
 			uint32_t d = g->dst[e];
 			if (objs[d].flags & PL_OF_UNREACHABLE) {
 				objs[d].flags &= (uint8_t)~PL_OF_UNREACHABLE;
+				nunreach--;
+				bytes -= objs[d].size;
 				stack[sp++] = d;
 			}
 		}
 	}
 	free(stack);
 	g->gc_done = true;
-	g->nunreachable = 0;
-	g->unreachable_bytes = 0;
-	for (uint32_t i = 0; i < g->n; i++)
-		if (objs[i].flags & PL_OF_UNREACHABLE) {
-			g->nunreachable++;
-			g->unreachable_bytes += objs[i].size;
-		}
+	g->nunreachable = (uint32_t)nunreach;
+	g->unreachable_bytes = bytes;
 	return NULL;
 }
 

@@ -49,6 +49,11 @@ static void compare(const struct target *t, const struct scenario *s, bool kerne
 	err = pl_census(p, &h);
 	ck_assert_msg(!err, "%s: census: %s", core, err ? err->msg : "");
 	ck_assert_msg(!h.damaged, "%s: gc lists reported damaged", core);
+	/* ids follow addresses */
+	size_t unordered = 0;
+	for (size_t i = 1; i < h.nobjs; i++)
+		unordered += h.objs[i - 1].addr >= h.objs[i].addr;
+	ck_assert_msg(unordered == 0, "%s: %zu objects out of address order", core, unordered);
 
 	/* version */
 	ck_assert_str_eq(p->rt.version, oracle_meta(&o, "version"));

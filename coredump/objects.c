@@ -1039,7 +1039,10 @@ struct pl_error *pl_census(struct pl_program *p, struct pl_heap *h)
 	pl_warn_bad_sizes(h, 0);
 	/* in address order, the graph build (which reads objects in id order)
 	 * reads the core front to back: each page is faulted in about once,
-	 * and neighbours share cache lines */
+	 * and neighbours share cache lines. The lists were read through: the
+	 * core's pages go first, so that they and the sort's copy of the
+	 * objects are not resident at once. */
+	pl_core_release_pages(p->core);
 	if (!pl_heap_sort(h))
 		return pl_error(PL_E_NOMEM, "out of memory at %zu objects", h->nobjs);
 	return NULL;

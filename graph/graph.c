@@ -250,71 +250,80 @@ bool pl_graph_collectable(const struct pl_graph *g, uint32_t i)
 	return i < g->ntracked && o->gen <= 2 && !(o->flags & PL_OF_IMMORTAL);
 }
 
+#define GC_AHEAD 8   /* queue entries whose edges are fetched ahead */
+
 struct pl_error *pl_graph_gc(struct pl_graph *g)
 {
 	free(g->ext);
 	g->ext = malloc(((size_t)g->n + 1) * sizeof(*g->ext));   /* refcnt fits: saturated u32 */
 	struct pl_obj *objs = g->h->objs;
-	/* only collectable nodes are ever pushed, each once; they are among
+	/* only collectable nodes are ever queued, each once; they are among
 	 * the tracked ones */
-	uint32_t *stack = malloc(((size_t)g->ntracked + 1) * sizeof(*stack));
-	if (!g->ext || !stack) {
-		free(stack);
+	uint32_t *queue = malloc(((size_t)g->ntracked + 1) * sizeof(*queue));
+	/* 1: collectable and (still) tentatively unreachable. A byte per node
+	 * stays in cache where the nodes' records would not. */
+	uint8_t *tent = calloc((size_t)g->ntracked + 1, 1);
+	if (!g->ext || !queue || !tent) {
+		free(queue);
+		free(tent);
 		return pl_error(PL_E_NOMEM, "out of memory in the gc analysis");
 	}
-	/* update_refs: ext = refcnt; everything collectable starts tentatively
-	 * unreachable */
-	uint64_t nunreach = 0, bytes = 0;
+	/* update_refs: ext = refcnt */
 	for (uint32_t i = 0; i < g->n; i++) {
-		struct pl_obj *o = &objs[i];
-		g->ext[i] = o->refcnt > INT32_MAX ? INT32_MAX : (int32_t)o->refcnt;
-		o->flags &= (uint8_t)~PL_OF_UNREACHABLE;
-		if (pl_graph_collectable(g, i)) {
-			o->flags |= PL_OF_UNREACHABLE;
-			nunreach++;
-			bytes += o->size;
-		}
+		g->ext[i] = objs[i].refcnt > INT32_MAX ? INT32_MAX : (int32_t)objs[i].refcnt;
+		objs[i].flags &= (uint8_t)~PL_OF_UNREACHABLE;
 	}
+	for (uint32_t i = 0; i < g->ntracked; i++)
+		tent[i] = pl_graph_collectable(g, i);
 	/* subtract_refs. Only exact edges are subtracted: a guessed (inferred)
 	 * edge that is not a real reference would make a live object look
 	 * dead. Inferred edges still carry reachability below, which errs
 	 * towards alive. */
 	for (uint32_t s = 0; s < g->ntracked; s++)
-		if ((objs[s].flags & PL_OF_UNREACHABLE) && pl_trav_of(g, s) != PL_TRAV_INFERRED)
+		if (tent[s] && pl_trav_of(g, s) != PL_TRAV_INFERRED)
 			for (uint32_t e = g->off[s]; e < g->off[s + 1]; e++)
 				if (g->ext[g->dst[e]] != INT32_MAX)
 					g->ext[g->dst[e]]--;
-	/* move_unreachable: ext > 0 are roots; what they reach is alive */
-	uint32_t sp = 0;
+	/* move_unreachable: ext > 0 are roots; what they reach is alive.
+	 * Breadth first, so that a node's edges can be fetched ahead of
+	 * their turn (a queue, not a stack: nodes are taken long after they
+	 * are put). */
+	uint32_t qtail = 0;
 	g->nnegative = 0;
 	for (uint32_t i = 0; i < g->ntracked; i++) {
-		if (!(objs[i].flags & PL_OF_UNREACHABLE))
+		if (!tent[i])
 			continue;
 		if (g->ext[i] < 0)
 			g->nnegative++;
 		if (g->ext[i] > 0) {
-			objs[i].flags &= (uint8_t)~PL_OF_UNREACHABLE;
-			nunreach--;
-			bytes -= objs[i].size;
-			stack[sp++] = i;
+			tent[i] = 0;
+			queue[qtail++] = i;
 		}
 	}
-	while (sp) {
-		uint32_t s = stack[--sp];
+	for (uint32_t q = 0; q < qtail; q++) {
+		if (q + GC_AHEAD < qtail)
+			__builtin_prefetch(&g->dst[g->off[queue[q + GC_AHEAD]]]);
+		uint32_t s = queue[q];
 		for (uint32_t e = g->off[s]; e < g->off[s + 1]; e++) {
 			uint32_t d = g->dst[e];
-			if (objs[d].flags & PL_OF_UNREACHABLE) {
-				objs[d].flags &= (uint8_t)~PL_OF_UNREACHABLE;
-				nunreach--;
-				bytes -= objs[d].size;
-				stack[sp++] = d;
+			if (d < g->ntracked && tent[d]) {
+				tent[d] = 0;
+				__builtin_prefetch(&g->off[d]);
+				queue[qtail++] = d;
 			}
 		}
 	}
-	free(stack);
+	g->nunreachable = 0;
+	g->unreachable_bytes = 0;
+	for (uint32_t i = 0; i < g->ntracked; i++)
+		if (tent[i]) {
+			objs[i].flags |= PL_OF_UNREACHABLE;
+			g->nunreachable++;
+			g->unreachable_bytes += objs[i].size;
+		}
+	free(queue);
+	free(tent);
 	g->gc_done = true;
-	g->nunreachable = (uint32_t)nunreach;
-	g->unreachable_bytes = bytes;
 	return NULL;
 }
 

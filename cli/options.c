@@ -69,7 +69,7 @@ void pl_cli_usage(FILE *out)
 "                       the EXECUTABLE argument)\n"
 "      --jobs=N         triage: read N cores at a time (separate processes)\n"
 "      --retained       types: add retained bytes (builds the whole graph)\n"
-"      --min-share=PCT  report: a leak suspect retains at least PCT%% of the\n"
+"      --min-share=PCT  report: a leak suspect retains at least PCT% of the\n"
 "                       reachable heap (default 10)\n"
 "  -h, --help           this help\n"
 "  -V, --version        version\n"
@@ -78,7 +78,9 @@ void pl_cli_usage(FILE *out)
 "4 executable or libpython missing or not the one in the core; 5 no debug info\n"
 "for libpython; 6 not a CPython core; 7 runtime state unreadable (core taken\n"
 "during gc); 8 core memory inconsistent; 9 out of memory; 10 output error;\n"
-"70 internal error. See pyleak-core(1).\n", out);
+"70 internal error. See pyleak-core(1).\n"
+"\n"
+"Environment: PYLEAK_TIMING=1 prints each analysis step's wall time on stderr.\n", out);
 }
 
 static bool parse_format(const char *s, enum pl_format *f)

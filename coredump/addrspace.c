@@ -40,6 +40,19 @@ const struct pl_as_range *pl_as_find(struct pl_as *as, uint64_t addr)
 	return NULL;
 }
 
+const struct pl_as_range *pl_as_find_hinted(const struct pl_as *as, size_t *hint, uint64_t addr)
+{
+	size_t h = *hint;
+	if (h < as->n && addr >= as->r[h].start && addr < as->r[h].end)
+		return &as->r[h];
+	size_t i = lower(as, addr);
+	if (i < as->n && as->r[i].start <= addr) {
+		*hint = i;
+		return &as->r[i];
+	}
+	return NULL;
+}
+
 static struct pl_error *insert(struct pl_as *as, size_t at, uint64_t s, uint64_t e,
 			       const uint8_t *data, uint32_t src)
 {

@@ -35,6 +35,9 @@ struct pl_error *pl_as_add(struct pl_as *as, uint64_t start, uint64_t end,
 
 /* The range holding addr, or NULL. */
 const struct pl_as_range *pl_as_find(struct pl_as *as, uint64_t addr);
+/* The same with the caller's own hint instead of the shared one: for
+ * threads reading one address space at once. */
+const struct pl_as_range *pl_as_find_hinted(const struct pl_as *as, size_t *hint, uint64_t addr);
 
 /* Pointer to len contiguous bytes at addr, or NULL if any of them is missing
  * or they straddle two ranges. The hot path for object headers. */

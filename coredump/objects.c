@@ -6,6 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <sys/mman.h>
 
 #include "program.h"
@@ -846,13 +849,51 @@ uint32_t pl_heap_add(struct pl_heap *h, const struct pl_obj *o, bool *dup)
 	return id;
 }
 
+/* A radix sort pass: turn a 16-bit digit histogram into each digit's first
+ * position. false when one digit (some element's, `any`) holds all n: the
+ * pass would change nothing. */
+static bool radix_starts(size_t *count, size_t n, size_t any)
+{
+	if (count[any] == n)
+		return false;
+	size_t sum = 0;
+	for (size_t d = 0; d < 65536; d++) {
+		size_t c = count[d];
+		count[d] = sum;
+		sum += c;
+	}
+	return true;
+}
+
+/* Index the objects that are not in the direct map again, from scratch. */
+static void reindex_hashed(struct pl_heap *h)
+{
+	if (!h->icount)
+		return;
+	memset(h->islots, 0xff, h->icap * sizeof(*h->islots));
+	h->icount = 0;
+	for (size_t i = 0; i < h->nobjs; i++) {
+		uint64_t a = h->objs[i].addr;
+		if (pl_heap_direct(a))
+			continue;
+		size_t s = islot(h, a);
+		while (h->islots[s] != UINT32_MAX)
+			s = (s + 1) & (h->icap - 1);
+		h->islots[s] = (uint32_t)i;
+		h->itags[s] = itag(a);
+		h->icount++;
+	}
+}
+
 /* LSD radix sort, 16-bit digits of addr >> 3; a digit all objects share
  * costs no pass. */
 bool pl_heap_sort(struct pl_heap *h)
 {
-	size_t n = h->nobjs;
-	if (n < 2)
-		return true;
+	size_t n = h->nobjs, k = 1;
+	while (k < n && h->objs[k - 1].addr < h->objs[k].addr)
+		k++;
+	if (k >= n)
+		return true;   /* in order already */
 	struct pl_obj *tmp = malloc(n * sizeof(*tmp));
 	size_t *count = malloc(65536 * sizeof(*count));
 	if (!tmp || !count) {
@@ -865,14 +906,8 @@ bool pl_heap_sort(struct pl_heap *h)
 		memset(count, 0, 65536 * sizeof(*count));
 		for (size_t i = 0; i < n; i++)
 			count[(from[i].addr >> shift) & 0xffff]++;
-		if (count[(from[0].addr >> shift) & 0xffff] == n)
+		if (!radix_starts(count, n, (from[0].addr >> shift) & 0xffff))
 			continue;   /* one digit for all: already in order by it */
-		size_t sum = 0;
-		for (size_t d = 0; d < 65536; d++) {
-			size_t c = count[d];
-			count[d] = sum;
-			sum += c;
-		}
 		for (size_t i = 0; i < n; i++)
 			to[count[(from[i].addr >> shift) & 0xffff]++] = from[i];
 		struct pl_obj *x = from;
@@ -887,19 +922,7 @@ bool pl_heap_sort(struct pl_heap *h)
 	for (size_t i = 0; i < n; i++)
 		if (pl_heap_direct(h->objs[i].addr))
 			*(uint32_t *)pl_heap_dslot(h, h->objs[i].addr) = (uint32_t)i + 1;
-	if (h->icount) {   /* the few other addresses: index them again */
-		memset(h->islots, 0xff, h->icap * sizeof(*h->islots));
-		for (size_t i = 0; i < n; i++) {
-			uint64_t a = h->objs[i].addr;
-			if (pl_heap_direct(a))
-				continue;
-			size_t s = islot(h, a);
-			while (h->islots[s] != UINT32_MAX)
-				s = (s + 1) & (h->icap - 1);
-			h->islots[s] = (uint32_t)i;
-			h->itags[s] = itag(a);
-		}
-	}
+	reindex_hashed(h);   /* the few other addresses */
 	return true;
 }
 
@@ -921,9 +944,60 @@ static const char *gen_name(int g)
 	return n[g];
 }
 
+/* Add the object of gc list node `node` (gprev: its _gc_prev word). *stop
+ * is set when the list is damaged there (warned). */
+static struct pl_error *take_node(struct pl_heap *h, uint64_t node, uint64_t gprev, int gen,
+				  bool quiet, int *stop)
+{
+	struct pl_program *p = h->p;
+	const struct pl_layout *L = &p->L;
+	*stop = 1;
+	uint64_t addr = node + (uint64_t)L->sizeof_gc_head, type = 0;
+	struct pl_obj o = { .addr = addr, .gen = (uint8_t)gen };
+	int64_t refcnt = 0;
+	struct pl_type *t;
+	if (pl_obj_header(p, addr, &refcnt, &type) != 0 || !(t = pl_type_get(h, type))) {
+		if (quiet)
+			return NULL;
+		pl_warn(p, "%s list: object 0x%llx has an unreadable header or type 0x%llx; "
+			"stopped", gen_name(gen), (unsigned long long)addr, (unsigned long long)type);
+		h->damaged = true;
+		return NULL;
+	}
+	o.type = (uint32_t)(t - h->types);
+	o.refcnt = pl_refcnt_clamp(refcnt);
+	if (gprev & 1)
+		o.flags |= PL_OF_FINALIZED;
+	if (L->immortal_refcnt && (int32_t)(uint32_t)refcnt < 0)
+		o.flags |= PL_OF_IMMORTAL;
+	uint64_t sz = pl_obj_size(h, addr, t, true);
+	t = &h->types[o.type];
+	o.size = (uint32_t)sz;
+	t->count++;
+	t->bytes += sz;
+	h->total_bytes += sz;
+	bool seen;
+	if (pl_heap_add(h, &o, &seen) == UINT32_MAX)
+		return pl_error(PL_E_NOMEM, "out of memory at %zu objects", h->nobjs);
+	if (seen) {
+		if (!quiet) {
+			pl_warn(p, "%s list: object 0x%llx was already listed; list damaged, stopped",
+				gen_name(gen), (unsigned long long)addr);
+			h->damaged = true;
+		}
+		t->count--;
+		t->bytes -= sz;
+		h->total_bytes -= sz;
+		return NULL;
+	}
+	h->gen_objects[gen]++;
+	*stop = 0;
+	return NULL;
+}
+
 /* Walk one gc list. Stops (with a warning) at an unreadable node, a broken
  * back link, or more nodes than the core could hold. */
-static struct pl_error *walk_list(struct pl_heap *h, uint64_t head, int gen, uint64_t limit)
+static struct pl_error *walk_list_seq(struct pl_heap *h, uint64_t head, int gen, uint64_t limit)
 {
 	struct pl_program *p = h->p;
 	const struct pl_layout *L = &p->L;
@@ -965,41 +1039,12 @@ static struct pl_error *walk_list(struct pl_heap *h, uint64_t head, int gen, uin
 			h->damaged = true;
 			break;
 		}
-		uint64_t addr = node + (uint64_t)L->sizeof_gc_head, type = 0;
-		struct pl_obj o = { .addr = addr, .gen = (uint8_t)gen };
-		int64_t refcnt = 0;
-		struct pl_type *t;
-		if (pl_obj_header(p, addr, &refcnt, &type) != 0 || !(t = pl_type_get(h, type))) {
-			pl_warn(p, "%s list: object 0x%llx has an unreadable header or type 0x%llx; "
-				"stopped", gen_name(gen), (unsigned long long)addr, (unsigned long long)type);
-			h->damaged = true;
+		int stop;
+		struct pl_error *err = take_node(h, node, gprev, gen, false, &stop);
+		if (err)
+			return err;
+		if (stop)
 			break;
-		}
-		o.type = (uint32_t)(t - h->types);
-		o.refcnt = pl_refcnt_clamp(refcnt);
-		if (gprev & 1)
-			o.flags |= PL_OF_FINALIZED;
-		if (L->immortal_refcnt && (int32_t)(uint32_t)refcnt < 0)
-			o.flags |= PL_OF_IMMORTAL;
-		uint64_t sz = pl_obj_size(h, addr, t, true);
-		t = &h->types[o.type];
-		o.size = (uint32_t)sz;
-		t->count++;
-		t->bytes += sz;
-		h->total_bytes += sz;
-		bool seen;
-		if (pl_heap_add(h, &o, &seen) == UINT32_MAX)
-			return pl_error(PL_E_NOMEM, "out of memory at %zu objects", h->nobjs);
-		if (seen) {
-			pl_warn(p, "%s list: object 0x%llx was already listed; list damaged, stopped",
-				gen_name(gen), (unsigned long long)addr);
-			h->damaged = true;
-			t->count--;
-			t->bytes -= sz;
-			h->total_bytes -= sz;
-			break;
-		}
-		h->gen_objects[gen]++;
 		prev = node;
 		node = next & mask;
 	}
@@ -1017,6 +1062,230 @@ static struct pl_error *walk_list(struct pl_heap *h, uint64_t head, int gen, uin
 	return NULL;
 }
 
+unsigned pl_threads(void)
+{
+	const char *e = getenv("PYLEAK_THREADS");
+	if (e && *e) {
+		char *end;
+		long n = strtol(e, &end, 10);
+		return *end || n < 1 ? 1 : n > 64 ? 64 : (unsigned)n;
+	}
+	cpu_set_t set;
+	return sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 1 ? (unsigned)CPU_COUNT(&set) : 1;
+}
+
+/* The gc lists are doubly linked rings, and walking one is a chain of
+ * dependent loads: its time is memory latency. With a second CPU the list is
+ * walked from both ends at once, each walker claiming the nodes it passes in
+ * a bitmap (a bit per 16 bytes of the core file, set atomically). A walker
+ * stops at a node the other one claimed. The nodes are then taken in list
+ * order. Anything unusual (a link that does not point back, a node outside
+ * the core's own data or not 16-byte aligned, too many nodes) abandons the
+ * two-ended walk, and the list is walked again one node after the other,
+ * which reports the damage as it always did. */
+struct walker {
+	const struct pl_as *as;
+	const struct pl_layout *L;
+	const uint8_t *base;          /* the core's data */
+	size_t size;
+	_Atomic uint64_t *claimed;
+	uint64_t head, first, mask, limit;
+	bool backward;
+	uint64_t *nodes;
+	size_t n, cap;
+	bool fail;
+};
+
+static void *walk_part(void *arg)
+{
+	struct walker *w = arg;
+	const struct pl_layout *L = w->L;
+	size_t hint = 0;
+	uint64_t prev = w->head, node = w->first;
+	while (node != w->head) {
+		const struct pl_as_range *r = pl_as_find_hinted(w->as, &hint, node);
+		if (!r || !r->data || r->src != PL_SRC_CORE || node + 16 > r->end) {
+			w->fail = true;
+			break;
+		}
+		const uint8_t *g = r->data + (node - r->start);
+		size_t off = (size_t)(g - w->base);   /* nodes are 32+ bytes apart: off >> 4 is theirs */
+		if (g < w->base || off >= w->size || (node & 15)) {
+			w->fail = true;
+			break;
+		}
+		uint64_t next, gprev;
+		memcpy(&next, g + L->gc_next, 8);
+		memcpy(&gprev, g + L->gc_prev, 8);
+		/* the link back to where this walker came from */
+		if (((w->backward ? next : gprev) & w->mask) != prev) {
+			w->fail = true;
+			break;
+		}
+		uint64_t bit = 1ull << ((off >> 4) & 63);
+		if (atomic_fetch_or_explicit(&w->claimed[off >> 10], bit, memory_order_relaxed) & bit)
+			break;   /* the other walker's: met */
+		if (w->n == w->cap) {
+			size_t cap = w->cap ? w->cap * 2 : 4096;
+			uint64_t *nn = cap <= w->limit + 1 ? realloc(w->nodes, cap * sizeof(*nn)) : NULL;
+			if (!nn) {
+				w->fail = true;
+				break;
+			}
+			w->nodes = nn;
+			w->cap = cap;
+		}
+		w->nodes[w->n++] = node;
+		prev = node;
+		node = (w->backward ? gprev : next) & w->mask;
+	}
+	return NULL;
+}
+
+/* Drop the objects from `before` on (index entries, census totals). */
+static void heap_truncate(struct pl_heap *h, size_t before)
+{
+	for (size_t i = before; i < h->nobjs; i++) {
+		const struct pl_obj *o = &h->objs[i];
+		struct pl_type *t = &h->types[o->type];
+		t->count--;
+		t->bytes -= o->size;
+		h->total_bytes -= o->size;
+		h->gen_objects[o->gen]--;
+		if (pl_heap_direct(o->addr))
+			*(uint32_t *)pl_heap_dslot(h, o->addr) = 0;
+	}
+	h->nobjs = before;
+	reindex_hashed(h);   /* open addressing has no delete */
+}
+
+/* LSD radix sort of node addresses (16-bit digits of a >> 4, a digit all
+ * share costs no pass). */
+static bool sort_u64(uint64_t *a, size_t n)
+{
+	uint64_t *tmp = malloc((n ? n : 1) * sizeof(*tmp));
+	size_t *count = malloc(65536 * sizeof(*count));
+	if (!tmp || !count) {
+		free(tmp);
+		free(count);
+		return false;
+	}
+	uint64_t *from = a, *to = tmp;
+	for (int shift = 4; shift < 64 && n > 1; shift += 16) {
+		memset(count, 0, 65536 * sizeof(*count));
+		for (size_t i = 0; i < n; i++)
+			count[(from[i] >> shift) & 0xffff]++;
+		if (!radix_starts(count, n, (from[0] >> shift) & 0xffff))
+			continue;
+		for (size_t i = 0; i < n; i++)
+			to[count[(from[i] >> shift) & 0xffff]++] = from[i];
+		uint64_t *x = from;
+		from = to;
+		to = x;
+	}
+	if (from != a)
+		memcpy(a, from, n * sizeof(*a));
+	free(tmp);
+	free(count);
+	return true;
+}
+
+/* Walk one list from both ends: its nodes (in no particular order) are
+ * appended to *all, each with its generation in the low bits (nodes are
+ * 16-byte aligned). false: walk the lists one node at a time instead. */
+static bool chase_list(struct pl_heap *h, uint64_t head, int gen, uint64_t limit,
+		       _Atomic uint64_t *claimed, uint64_t **all, size_t *nall)
+{
+	struct pl_program *p = h->p;
+	const struct pl_layout *L = &p->L;
+	const struct pl_core *c = p->core;
+	const uint64_t mask = ~(uint64_t)L->gc_list_mask;
+	uint64_t first, last;
+	if (pl_as_u64(&p->as, head + (uint64_t)L->gc_next, &first) != 0 ||
+	    pl_as_u64(&p->as, head + (uint64_t)L->gc_prev, &last) != 0)
+		return false;
+	if ((first & mask) == head || (last & mask) == head)   /* empty, or damaged */
+		return (first & mask) == head && (last & mask) == head;
+	struct walker fw = { &p->as, L, c->map, c->size, claimed, head, first & mask, mask, limit,
+			     false, NULL, 0, 0, false };
+	struct walker bw = fw;
+	bw.first = last & mask;
+	bw.backward = true;
+	pthread_t tid;
+	bool threaded = pthread_create(&tid, NULL, walk_part, &bw) == 0;
+	walk_part(&fw);
+	if (threaded)
+		pthread_join(tid, NULL);
+	bool ok = threaded && !fw.fail && !bw.fail && fw.n + bw.n <= limit;
+	size_t n = fw.n + bw.n;
+	uint64_t *a = ok ? realloc(*all, (*nall + n + 1) * sizeof(*a)) : NULL;
+	if (a) {
+		for (size_t i = 0; i < fw.n; i++)
+			a[(*nall)++] = fw.nodes[i] | (uint64_t)gen;
+		for (size_t i = 0; i < bw.n; i++)
+			a[(*nall)++] = bw.nodes[i] | (uint64_t)gen;
+		*all = a;
+	}
+	free(fw.nodes);
+	free(bw.nodes);
+	return a != NULL;
+}
+
+/* The census from both ends of every list: 1 when done; 0 when the lists
+ * must be walked one node at a time (nothing is left behind); or an error.
+ * The objects are taken in address order, so they end up in the order the
+ * census leaves them in, and the core is read front to back. Damage met
+ * here (an unreadable header, an object on two lists) undoes it all: the
+ * one-by-one walk then stops where it always did, with its warning. */
+static struct pl_error *census_two_ended(struct pl_heap *h, uint64_t limit, int *done)
+{
+	struct pl_program *p = h->p;
+	const struct pl_gcstate *gc = &p->rt.gc;
+	const struct pl_core *c = p->core;
+	*done = 0;
+	if (gc->collecting || !c->map || c->size < 16 || pl_threads() < 2)
+		return NULL;
+	_Atomic uint64_t *claimed = calloc(c->size / 1024 + 1, sizeof(*claimed));
+	if (!claimed)
+		return NULL;
+	uint64_t *all = NULL;
+	size_t n = 0;
+	bool ok = true;
+	for (int g = 0; g < 4 && ok; g++)
+		ok = chase_list(h, g < 3 ? gc->gen[g].head : gc->permanent.head, g, limit, claimed, &all, &n);
+	free(claimed);
+	if (!ok || !sort_u64(all, n)) {
+		free(all);
+		return NULL;
+	}
+	uint64_t bad_sizes = h->bad_sizes;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t node = all[i] & ~(uint64_t)15;
+		if (i + 8 < n) {
+			const uint8_t *q = pl_as_ptr(&p->as, all[i + 8] & ~(uint64_t)15, 64);
+			if (q)
+				__builtin_prefetch(q);
+		}
+		uint64_t gprev = 0;
+		int stop;
+		pl_as_u64(&p->as, node + (uint64_t)p->L.gc_prev, &gprev);
+		struct pl_error *err = take_node(h, node, gprev, (int)(all[i] & 15), true, &stop);
+		if (err) {
+			free(all);
+			return err;
+		}
+		if (stop) {
+			heap_truncate(h, 0);
+			h->bad_sizes = bad_sizes;
+			free(all);
+			return NULL;
+		}
+	}
+	free(all);
+	*done = 1;
+	return NULL;
+}
+
 struct pl_error *pl_census(struct pl_program *p, struct pl_heap *h)
 {
 	memset(h, 0, sizeof(*h));
@@ -1030,10 +1299,13 @@ struct pl_error *pl_census(struct pl_program *p, struct pl_heap *h)
 	if (gc->collecting)
 		pl_warn(p, "core taken during a collection: objects under collection are missing");
 	uint64_t limit = pl_as_bytes(&p->as, true) / (uint64_t)(p->L.sizeof_gc_head + p->L.sizeof_object) + 1;
-	for (int g = 0; g < 4; g++) {
+	int done;
+	struct pl_error *err = census_two_ended(h, limit, &done);
+	if (err)
+		return err;
+	for (int g = 0; g < 4 && !done; g++) {
 		uint64_t head = g < 3 ? gc->gen[g].head : gc->permanent.head;
-		struct pl_error *err = walk_list(h, head, g, limit);
-		if (err)
+		if ((err = walk_list_seq(h, head, g, limit)))
 			return err;
 	}
 	pl_warn_bad_sizes(h, 0);

@@ -111,6 +111,10 @@ struct pl_heap {
 	bool opcode_deopt_loaded;
 };
 
+/* Threads pyleak-core may use: PYLEAK_THREADS, else the CPUs it may run on.
+ * With 2 or more, the census walks each gc list from both ends at once. */
+unsigned pl_threads(void);
+
 /* Read the gc generation lists (and the permanent generation). Fails with
  * PL_E_STATE if the core was taken during a collection, unless forced.
  * The objects are then in address order (ids follow addresses). */

@@ -17,6 +17,10 @@
 #           output whatever --jobs; groups that count each signature.
 #   crash   a kernel core of testdata/crash.py (SIGSEGV in a ctypes call):
 #           its record names the signal and has handle() at the crash line.
+#   threads the census walks the gc lists from both ends on two threads, or
+#           one node at a time with PYLEAK_THREADS=1: `objects --format=jsonl`
+#           (every node and edge of the graph) and `cycles --format=json` must
+#           be byte for byte the same either way.
 #
 # Prints PASS/FAIL/SKIP lines, then "N passed, M failed"; exit 1 on a failure.
 
@@ -191,6 +195,28 @@ EOF
 
 # crash PYTHON DIR: a kernel core of testdata/crash.py (SIGSEGV), checked in
 # a triage record: signal, fatal, handle() at the crash line on the stack.
+check_threads() {
+    local name=$1 python=$2 dir=$3 t
+    for t in 1 2; do
+        if ! PYLEAK_THREADS=$t "$bin" objects --format=jsonl "$dir/core-2" "$python" \
+            >"$dir/objects-$t.jsonl" 2>"$dir/threads.err" ||
+            ! PYLEAK_THREADS=$t "$bin" cycles --format=json "$dir/core-2" "$python" \
+                >"$dir/cycles-$t.json" 2>>"$dir/threads.err"; then
+            fail "threads $name" "PYLEAK_THREADS=$t: $(head -1 "$dir/threads.err")"
+            return
+        fi
+    done
+    if [[ ! -s $dir/objects-1.jsonl ]]; then
+        fail "threads $name" "empty objects export"
+    elif cmp -s "$dir/objects-1.jsonl" "$dir/objects-2.jsonl" &&
+        cmp -s "$dir/cycles-1.json" "$dir/cycles-2.json"; then
+        pass "threads $name: the same graph from one thread and from two ($(wc -l <"$dir/objects-1.jsonl") nodes)"
+    else
+        fail "threads $name" "PYLEAK_THREADS=1 and 2 differ (see $dir/objects-*.jsonl)"
+    fi
+    rm -f "$dir"/objects-*.jsonl
+}
+
 check_crash() {
     local name=$1 python=$2 dir=$3 pattern line
     pattern=$(cat /proc/sys/kernel/core_pattern 2>/dev/null) || pattern=
@@ -240,6 +266,7 @@ for t in "${targets[@]}"; do
     check_diff "$name" "$python" "$dir"
     check_stacks "$name" "$python" "$dir"
     check_triage "$name" "$python" "$dir"
+    check_threads "$name" "$python" "$dir"
     check_crash "$name" "$python" "$dir"
     rm -f "$dir"/core-* "$dir"/*.core
 done

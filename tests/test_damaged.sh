@@ -34,6 +34,9 @@
 #     (warnings may come before it).
 # Commands on elf and heap damage: info, types, objects --format=jsonl, cycles,
 # chain --type builtins.list, referrers ADDR (an object left intact), report.
+# On heap damage, `types` must also print the same (stdout and stderr) with
+# PYLEAK_THREADS=1 (the census walks each gc list one node at a time) as with
+# two threads (from both ends; on damage it undoes that and walks one by one).
 #
 # Run by `make check` (automake parallel driver): PYLEAK_SRCDIR, PYLEAK_BUILDDIR
 # and PYLEAK_CORE come from AM_TESTS_ENVIRONMENT.  By hand:
@@ -306,6 +309,17 @@ for name in 3.12.1-pyenv 3.8.18-pyenv; do
                     label=${c/ CORE/}; [[ $c == CORE ]] && label=report
                     check "$name $what: $label" "$codes" "$warn" "$repro" -- "${args[@]}"
                 done
+                if [[ $group == heap ]]; then
+                    one=$(PYLEAK_THREADS=1 timeout 60 "$bin" types "$dcore" 2>&1)
+                    two=$(PYLEAK_THREADS=2 timeout 60 "$bin" types "$dcore" 2>&1)
+                    if [[ $one == "$two" ]]; then
+                        npass=$((npass + 1))
+                    else
+                        echo "FAIL: $name $what: types differs with PYLEAK_THREADS=1 and 2; $repro"
+                        diff <(echo "$one") <(echo "$two") | head -n 6
+                        nfail=$((nfail + 1))
+                    fi
+                fi
                 ;;
             *)
                 echo "FAIL: $name: bad plan line '$group'"

@@ -170,6 +170,7 @@
 	X(fo_locals_cache, "PyFrameObject", "f_locals_cache", false) \
 	X(co_nlocals, "PyCodeObject", "co_nlocals", false) \
 	X(co_nlocalsplus, "PyCodeObject", "co_nlocalsplus", false) \
+	X(co_stacksize, "PyCodeObject", "co_stacksize", false) \
 	X(co_cellvars, "PyCodeObject", "co_cellvars", false) \
 	X(co_freevars, "PyCodeObject", "co_freevars", false) \
 	X(co_varnames, "PyCodeObject", "co_varnames", false) \

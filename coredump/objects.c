@@ -623,7 +623,28 @@ uint64_t pl_obj_size(struct pl_heap *h, uint64_t addr, const struct pl_type *t, 
 			size += (uint64_t)L->preheader_words * 8;
 	}
 	int64_t n = 0;
-	if (t->itemsize) {
+	/* 3.11+ generators (and coroutines, async generators) and frame
+	 * objects hold a frame's slots after their fields but have no ob_size
+	 * (the word there is a field): the slots are the code's locals and
+	 * stack, as gen_sizeof and frame_sizeof count them */
+	uint64_t code = 0, iframe = 0;
+	bool slots_of_code = false;
+	if (t->itemsize && L->gen_iframe >= 0 &&
+	    (t->kind == PL_K_GEN || t->kind == PL_K_COROUTINE || t->kind == PL_K_ASYNCGEN)) {
+		slots_of_code = true;
+		pl_as_u64(&p->as, addr + (uint64_t)L->gen_code, &code);
+	} else if (t->itemsize && t->kind == PL_K_FRAME && L->fo_frame >= 0) {
+		slots_of_code = true;
+		if (pl_as_u64(&p->as, addr + (uint64_t)L->fo_frame, &iframe) == 0 && iframe)
+			pl_as_u64(&p->as, iframe + (uint64_t)L->if_code, &code);
+	}
+	if (slots_of_code) {
+		int32_t nl = 0, ss = 0;
+		if (code && L->co_nlocalsplus >= 0 && L->co_stacksize >= 0 &&
+		    pl_as_read(&p->as, code + (uint64_t)L->co_nlocalsplus, &nl, 4) == 0 &&
+		    pl_as_read(&p->as, code + (uint64_t)L->co_stacksize, &ss, 4) == 0 && nl >= 0 && ss >= 0)
+			n = (int64_t)nl + ss;
+	} else if (t->itemsize) {
 		if (t->kind == PL_K_INT && L->long_tagged) {
 			uint64_t tag;
 			if (pl_as_u64(&p->as, addr + (uint64_t)L->long_tag, &tag) == 0)

@@ -49,6 +49,10 @@ static void compare(const struct target *t, const struct scenario *s, bool kerne
 	err = pl_census(p, &h);
 	ck_assert_msg(!err, "%s: census: %s", core, err ? err->msg : "");
 	ck_assert_msg(!h.damaged, "%s: gc lists reported damaged", core);
+	/* an intact heap has no implausible length or capacity (a size read
+	 * from the wrong field looks like one) */
+	ck_assert_msg(h.bad_sizes == 0, "%s: %llu objects with an implausible size", core,
+		      (unsigned long long)h.bad_sizes);
 	/* ids follow addresses */
 	size_t unordered = 0;
 	for (size_t i = 1; i < h.nobjs; i++)

@@ -28,18 +28,6 @@ static size_t lower(const struct pl_as *as, uint64_t addr)
 	return lo;
 }
 
-const struct pl_as_range *pl_as_find(struct pl_as *as, uint64_t addr)
-{
-	if (as->hint < as->n && addr >= as->r[as->hint].start && addr < as->r[as->hint].end)
-		return &as->r[as->hint];
-	size_t i = lower(as, addr);
-	if (i < as->n && as->r[i].start <= addr) {
-		as->hint = i;
-		return &as->r[i];
-	}
-	return NULL;
-}
-
 const struct pl_as_range *pl_as_find_hinted(const struct pl_as *as, size_t *hint, uint64_t addr)
 {
 	size_t h = *hint;
@@ -51,6 +39,11 @@ const struct pl_as_range *pl_as_find_hinted(const struct pl_as *as, size_t *hint
 		return &as->r[i];
 	}
 	return NULL;
+}
+
+const struct pl_as_range *pl_as_find(struct pl_as *as, uint64_t addr)
+{
+	return pl_as_find_hinted(as, &as->hint, addr);
 }
 
 static struct pl_error *insert(struct pl_as *as, size_t at, uint64_t s, uint64_t e,

@@ -722,14 +722,19 @@ void pl_heap_release(struct pl_heap *h)
 	h->p = p;
 }
 
+static uint64_t heap_hash(uint64_t addr)
+{
+	return (addr >> 3) * 0x9E3779B97F4A7C15ull;
+}
+
 static size_t islot(const struct pl_heap *h, uint64_t addr)
 {
-	return (size_t)(pl_heap_hash(addr) >> 17) & (h->icap - 1);
+	return (size_t)(heap_hash(addr) >> 17) & (h->icap - 1);
 }
 
 static uint16_t itag(uint64_t addr)
 {
-	return (uint16_t)(pl_heap_hash(addr) >> 1);
+	return (uint16_t)(heap_hash(addr) >> 1);
 }
 
 uint32_t pl_heap_find_hashed(const struct pl_heap *h, uint64_t addr)
@@ -806,7 +811,6 @@ static uint32_t *direct_slot(struct pl_heap *h, uint64_t addr)
 		if (m == MAP_FAILED)
 			return NULL;
 		*c = m;
-		h->nchunks++;
 	}
 	return &(*c)[(addr >> 4) & ((1u << PL_IDX_CHUNK_BITS) - 1)];
 }
@@ -1099,11 +1103,12 @@ unsigned pl_threads(void)
  * dependent loads: its time is memory latency. With a second CPU the list is
  * walked from both ends at once, each walker claiming the nodes it passes in
  * a bitmap (a bit per 16 bytes of the core file, set atomically). A walker
- * stops at a node the other one claimed. The nodes are then taken in list
- * order. Anything unusual (a link that does not point back, a node outside
- * the core's own data or not 16-byte aligned, too many nodes) abandons the
- * two-ended walk, and the list is walked again one node after the other,
- * which reports the damage as it always did. */
+ * stops at a node the other one claimed. The nodes of all lists are then
+ * taken together in address order (census_two_ended). Anything unusual (a
+ * link that does not point back, a node outside the core's own data or not
+ * 16-byte aligned, too many nodes) abandons the two-ended walk, and the lists
+ * are walked again one node after the other, which reports the damage as it
+ * always did. */
 struct walker {
 	const struct pl_as *as;
 	const struct pl_layout *L;

@@ -81,7 +81,6 @@ struct pl_heap {
 	 * untouched pages cost nothing. Neighbours in memory share cache lines,
 	 * and a lookup never compares keys. */
 	uint32_t ***idir;
-	size_t nchunks;
 	/* other addresses (8-byte aligned static objects, or above 2^48): open
 	 * addressing over slots that hold indices, keys compared via objs */
 	uint32_t *islots;
@@ -148,11 +147,6 @@ static inline uint32_t pl_heap_find(const struct pl_heap *h, uint64_t addr)
 		return s ? *s - 1 : UINT32_MAX;
 	}
 	return pl_heap_find_hashed(h, addr);
-}
-
-static inline uint64_t pl_heap_hash(uint64_t addr)
-{
-	return (addr >> 3) * 0x9E3779B97F4A7C15ull;
 }
 
 /* Hint the cache ahead of a pl_heap_find of addr. */

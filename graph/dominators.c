@@ -6,6 +6,7 @@
 #include <string.h>
 
 #define NONE UINT32_MAX
+#define SKIP (UINT32_MAX - 1)   /* dfn of a node left out of the search */
 
 /* Path compression on the forest of processed vertices (dfs numbers): after
  * it, label[v] is the vertex of least semi on the path from v up to (not
@@ -39,15 +40,25 @@ struct pl_error *pl_dominators(uint32_t n, const uint32_t *off, const uint32_t *
 	uint32_t *ancestor = malloc(((size_t)n + 2) * sizeof(*ancestor));
 	uint32_t *label = malloc(((size_t)n + 2) * sizeof(*label));
 	uint32_t *cursor = malloc(((size_t)n + 2) * sizeof(*cursor));  /* DFS stack, then scratch */
+	bool *is_root = calloc(n ? n : 1, 1);
 	struct pl_error *err = NULL;
 	/* dom starts as the DFS parent and parents are only read before the
 	 * NCA pass rewrites them: one array serves both */
 	uint32_t *dom = parent;
-	if (!dfn || !vertex || !parent || !semi || !ancestor || !label || !cursor) {
+	if (!dfn || !vertex || !parent || !semi || !ancestor || !label || !cursor || !is_root) {
 		err = pl_error(PL_E_NOMEM, "out of memory computing dominators");
 		goto out;
 	}
-	memset(dfn, 0xff, (size_t)n * sizeof(*dfn));
+	/* roots are successors of the super-root: mark them */
+	for (size_t i = 0; i < nroots; i++)
+		if (roots[i] < n)
+			is_root[roots[i]] = true;
+	/* A node without successors and with one predecessor (most str, int
+	 * and float objects) is dominated by that predecessor and dominates
+	 * nothing: it is left out of the search (dfn SKIP) and given its
+	 * dominator at the end. */
+	for (uint32_t v = 0; v < n; v++)
+		dfn[v] = off[v] == off[v + 1] && roff[v + 1] - roff[v] == 1 && !is_root[v] ? SKIP : NONE;
 	uint32_t N = 1;
 	vertex[0] = NONE;
 	parent[0] = NONE;
@@ -86,16 +97,6 @@ struct pl_error *pl_dominators(uint32_t n, const uint32_t *off, const uint32_t *
 		cursor[sp++] = off[w];
 		N++;
 	}
-	/* roots are predecessors of... the super-root is a predecessor of
-	 * every root: mark them */
-	bool *is_root = calloc(n ? n : 1, 1);
-	if (!is_root) {
-		err = pl_error(PL_E_NOMEM, "out of memory computing dominators");
-		goto out;
-	}
-	for (size_t i = 0; i < nroots; i++)
-		if (roots[i] < n)
-			is_root[roots[i]] = true;
 	for (uint32_t i = 0; i < N; i++) {
 		semi[i] = i;
 		label[i] = i;
@@ -130,9 +131,20 @@ struct pl_error *pl_dominators(uint32_t n, const uint32_t *off, const uint32_t *
 		idom[vertex[w]] = dom[w] == 0 ? PL_DOM_SUPER : vertex[dom[w]];
 	for (uint32_t w = 1; w < N; w++)
 		order[w - 1] = vertex[w];
-	*norder = N - 1;
-	free(is_root);
+	uint32_t no = N - 1;
+	/* the left-out nodes: after every node that can dominate them */
+	for (uint32_t v = 0; v < n; v++) {
+		if (dfn[v] != SKIP)
+			continue;
+		uint32_t p = rsrc[roff[v]];
+		if (dfn[p] < N) {   /* reached: p was searched (it has a successor) */
+			idom[v] = p;
+			order[no++] = v;
+		}
+	}
+	*norder = no;
 out:
+	free(is_root);
 	free(dfn);
 	free(vertex);
 	free(parent);

@@ -1,6 +1,8 @@
 /* Immediate dominators over a graph with a virtual super-root whose
  * successors are the given roots: Semi-NCA (Lengauer-Tarjan semidominators
  * with path compression, then nearest common ancestors), iterative, O(E log V).
+ * Nodes with no successors and one predecessor (most of a heap's str and
+ * int objects) are left out of the search and given that predecessor.
  * A pure function of CSR arrays, so it is tested on its own. */
 #ifndef PYLEAK_DOMINATORS_H
 #define PYLEAK_DOMINATORS_H
@@ -15,8 +17,10 @@
 /* idom[v] receives: the node that immediately dominates v; PL_DOM_SUPER when
  * only the super-root does (v is a root or reached from several roots);
  * UINT32_MAX when v is not reachable from the roots. order receives the
- * reached nodes in DFS preorder (parents before children); *norder their
- * count. off/dst: successors; roff/rsrc: predecessors (reverse CSR). */
+ * reached nodes, each after its immediate dominator: the searched ones in
+ * DFS preorder, then the nodes left out of the search (no successors, one
+ * predecessor: their dominator is it). *norder is their count.
+ * off/dst: successors; roff/rsrc: predecessors (reverse CSR). */
 struct pl_error *pl_dominators(uint32_t n, const uint32_t *off, const uint32_t *dst,
 			       const uint32_t *roff, const uint32_t *rsrc, const uint32_t *roots,
 			       size_t nroots, uint32_t *idom, uint32_t *order, uint32_t *norder);

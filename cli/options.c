@@ -80,7 +80,8 @@ void pl_cli_usage(FILE *out)
 "during gc); 8 core memory inconsistent; 9 out of memory; 10 output error;\n"
 "70 internal error. See pyleak-core(1).\n"
 "\n"
-"Environment: PYLEAK_TIMING=1 prints each analysis step's wall time on stderr;\n"
+"Environment: PYLEAK_TIMING=1 prints each analysis step's wall and CPU time, page\n"
+"faults and peak RSS on stderr;\n"
 "PYLEAK_THREADS=N caps the threads used (default: the CPUs; the output is the same).\n", out);
 }
 

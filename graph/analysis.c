@@ -1,10 +1,12 @@
 #include "config.h"
 #include "analysis.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/resource.h>
 
 /* suspects below this many bytes are noise whatever their share */
 #define SUSPECT_MIN_BYTES (32 * 1024)
@@ -21,14 +23,37 @@ static double now_s(void)
 static void step_done(const char *name, double *t)
 {
 	static int on = -1;
+	static struct rusage last;
 	if (on < 0) {
 		const char *e = getenv("PYLEAK_TIMING");
 		on = e && *e && strcmp(e, "0") != 0;
 	}
 	double n = now_s();
-	if (on)
-		fprintf(stderr, "timing: %-10s %7.3f s\n", name, n - *t);
+	if (on) {
+		struct rusage ru;
+		getrusage(RUSAGE_SELF, &ru);
+		fprintf(stderr, "timing: %-10s %7.3f s  user %6.3f sys %6.3f  faults %7ld  peak %5ld MiB\n", name, n - *t,
+			(double)(ru.ru_utime.tv_sec - last.ru_utime.tv_sec) + (double)(ru.ru_utime.tv_usec - last.ru_utime.tv_usec) * 1e-6,
+			(double)(ru.ru_stime.tv_sec - last.ru_stime.tv_sec) + (double)(ru.ru_stime.tv_usec - last.ru_stime.tv_usec) * 1e-6,
+			ru.ru_minflt - last.ru_minflt, ru.ru_maxrss / 1024);
+		last = ru;
+	}
 	*t = n;
+}
+
+/* The referrers (reverse edges) are only needed from the retained sizes
+ * on, and nothing before reads them: with a second CPU they are built while
+ * the gc analysis and the roots are found. */
+struct reverse_job {
+	struct pl_graph *g;
+	struct pl_error *err;
+};
+
+static void *reverse_thread(void *arg)
+{
+	struct reverse_job *j = arg;
+	j->err = pl_graph_reverse(j->g);
+	return NULL;
 }
 
 struct pl_error *pl_analyse(struct pl_program *p, unsigned steps, double min_share,
@@ -47,23 +72,38 @@ struct pl_error *pl_analyse(struct pl_program *p, unsigned steps, double min_sha
 		steps |= PL_AN_CENSUS;
 	struct pl_error *err = NULL;
 	double t = now_s();
-#define STEP(name, call)                      \
-	do {                                  \
-		if ((err = (call)) != NULL)   \
-			return err;           \
-		step_done(name, &t);          \
+	struct reverse_job rj = { &a->g, NULL };
+	pthread_t rtid;
+	bool rthread = false;
+#define STEP(name, call)                                \
+	do {                                            \
+		if ((err = (call)) != NULL) {           \
+			if (rthread) {                  \
+				pthread_join(rtid, NULL);   \
+				pl_error_free(rj.err);  \
+			}                               \
+			return err;                     \
+		}                                       \
+		step_done(name, &t);                    \
 	} while (0)
 	if (steps & PL_AN_CENSUS)
 		STEP("census", pl_census(p, &a->h));
 	if (steps & PL_AN_GRAPH) {
 		STEP("graph", pl_graph_build(&a->h, &a->g));
+		if ((steps & (PL_AN_REVERSE | PL_AN_RETAINED)) && pl_threads() > 1)
+			rthread = pthread_create(&rtid, NULL, reverse_thread, &rj) == 0;
 		STEP("gc", pl_graph_gc(&a->g));
 		STEP("cycles", pl_cycles_find(&a->g, &a->cyc));
 	}
-	if (steps & PL_AN_REVERSE)
-		STEP("reverse", pl_graph_reverse(&a->g));
 	if (steps & PL_AN_ROOTS)
 		STEP("roots", pl_roots_find(&a->g, &a->roots));
+	if (rthread) {
+		rthread = false;
+		pthread_join(rtid, NULL);
+		STEP("reverse", rj.err);   /* the wait for it, if any */
+	}
+	if (steps & PL_AN_REVERSE)
+		STEP("reverse", pl_graph_reverse(&a->g));
 	if (steps & PL_AN_RETAINED)
 		STEP("retained", pl_retained_compute(&a->g, &a->roots, &a->ret));
 	if (steps & PL_AN_SUSPECTS)

@@ -198,23 +198,34 @@ EOF
 check_threads() {
     local name=$1 python=$2 dir=$3 t
     for t in 1 2; do
+        # the report (retained sizes, suspects) with PYLEAK_TIMING on the
+        # second run: the step lines go to stderr only
         if ! PYLEAK_THREADS=$t "$bin" objects --format=jsonl "$dir/core-2" "$python" \
             >"$dir/objects-$t.jsonl" 2>"$dir/threads.err" ||
             ! PYLEAK_THREADS=$t "$bin" cycles --format=json "$dir/core-2" "$python" \
-                >"$dir/cycles-$t.json" 2>>"$dir/threads.err"; then
-            fail "threads $name" "PYLEAK_THREADS=$t: $(head -1 "$dir/threads.err")"
+                >"$dir/cycles-$t.json" 2>>"$dir/threads.err" ||
+            ! PYLEAK_THREADS=$t PYLEAK_TIMING=$((t - 1)) "$bin" --format=json "$dir/core-2" "$python" \
+                >"$dir/report-$t.json" 2>"$dir/timing-$t.err"; then
+            fail "threads $name" "PYLEAK_THREADS=$t: $(head -1 "$dir/threads.err" "$dir/timing-$t.err")"
             return
         fi
     done
+    local steps
+    steps=$(grep -cE '^timing: [a-z]+ +[0-9.]+ s +user +[0-9.]+ sys +[0-9.]+ +faults +[0-9]+ +peak +[0-9]+ MiB$' \
+        "$dir/timing-2.err")
     if [[ ! -s $dir/objects-1.jsonl ]]; then
         fail "threads $name" "empty objects export"
-    elif cmp -s "$dir/objects-1.jsonl" "$dir/objects-2.jsonl" &&
-        cmp -s "$dir/cycles-1.json" "$dir/cycles-2.json"; then
-        pass "threads $name: the same graph from one thread and from two ($(wc -l <"$dir/objects-1.jsonl") nodes)"
-    else
+    elif ! cmp -s "$dir/objects-1.jsonl" "$dir/objects-2.jsonl" ||
+        ! cmp -s "$dir/cycles-1.json" "$dir/cycles-2.json"; then
         fail "threads $name" "PYLEAK_THREADS=1 and 2 differ (see $dir/objects-*.jsonl)"
+    elif ! cmp -s "$dir/report-1.json" "$dir/report-2.json"; then
+        fail "threads $name" "the report differs with PYLEAK_THREADS=1 and 2 (see $dir/report-*.json)"
+    elif grep -q "^timing:" "$dir/timing-1.err" || ((steps != 8)); then
+        fail "threads $name" "PYLEAK_TIMING: $steps step lines, not 8 (see $dir/timing-2.err)"
+    else
+        pass "threads $name: the same graph and report from one thread and from two ($(wc -l <"$dir/objects-1.jsonl") nodes)"
     fi
-    rm -f "$dir"/objects-*.jsonl
+    rm -f "$dir"/objects-*.jsonl "$dir"/report-*.json
 }
 
 check_crash() {

@@ -11,8 +11,15 @@
 /* suspects below this many bytes are noise whatever their share */
 #define SUSPECT_MIN_BYTES (32 * 1024)
 
-/* PYLEAK_TIMING=1 in the environment: each step's wall time on stderr
- * (bench/run.sh prints them). */
+/* PYLEAK_TIMING=1 in the environment: each step's wall time, the CPU time
+ * of all threads and the minor page faults during it, and the peak RSS so
+ * far, on stderr (bench/run.sh prints them). */
+struct clock {
+	bool on;
+	double t;
+	struct rusage ru;
+};
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -20,25 +27,32 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static void step_done(const char *name, double *t)
+static double tv_s(struct timeval a, struct timeval b)
 {
-	static int on = -1;
-	static struct rusage last;
-	if (on < 0) {
-		const char *e = getenv("PYLEAK_TIMING");
-		on = e && *e && strcmp(e, "0") != 0;
-	}
+	return (double)(a.tv_sec - b.tv_sec) + (double)(a.tv_usec - b.tv_usec) * 1e-6;
+}
+
+static void clock_start(struct clock *c)
+{
+	const char *e = getenv("PYLEAK_TIMING");
+	c->on = e && *e && strcmp(e, "0") != 0;
+	c->t = now_s();
+	if (c->on)
+		getrusage(RUSAGE_SELF, &c->ru);
+}
+
+static void step_done(const char *name, struct clock *c)
+{
+	if (!c->on)
+		return;
 	double n = now_s();
-	if (on) {
-		struct rusage ru;
-		getrusage(RUSAGE_SELF, &ru);
-		fprintf(stderr, "timing: %-10s %7.3f s  user %6.3f sys %6.3f  faults %7ld  peak %5ld MiB\n", name, n - *t,
-			(double)(ru.ru_utime.tv_sec - last.ru_utime.tv_sec) + (double)(ru.ru_utime.tv_usec - last.ru_utime.tv_usec) * 1e-6,
-			(double)(ru.ru_stime.tv_sec - last.ru_stime.tv_sec) + (double)(ru.ru_stime.tv_usec - last.ru_stime.tv_usec) * 1e-6,
-			ru.ru_minflt - last.ru_minflt, ru.ru_maxrss / 1024);
-		last = ru;
-	}
-	*t = n;
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	fprintf(stderr, "timing: %-10s %7.3f s  user %6.3f sys %6.3f  faults %7ld  peak %5ld MiB\n",
+		name, n - c->t, tv_s(ru.ru_utime, c->ru.ru_utime), tv_s(ru.ru_stime, c->ru.ru_stime),
+		ru.ru_minflt - c->ru.ru_minflt, ru.ru_maxrss / 1024);
+	c->t = n;
+	c->ru = ru;
 }
 
 /* The referrers (reverse edges) are only needed from the retained sizes
@@ -71,7 +85,8 @@ struct pl_error *pl_analyse(struct pl_program *p, unsigned steps, double min_sha
 	if (steps & PL_AN_GRAPH)
 		steps |= PL_AN_CENSUS;
 	struct pl_error *err = NULL;
-	double t = now_s();
+	struct clock clk;
+	clock_start(&clk);
 	struct reverse_job rj = { &a->g, NULL };
 	pthread_t rtid;
 	bool rthread = false;
@@ -84,7 +99,7 @@ struct pl_error *pl_analyse(struct pl_program *p, unsigned steps, double min_sha
 			}                               \
 			return err;                     \
 		}                                       \
-		step_done(name, &t);                    \
+		step_done(name, &clk);                  \
 	} while (0)
 	if (steps & PL_AN_CENSUS)
 		STEP("census", pl_census(p, &a->h));
@@ -101,9 +116,9 @@ struct pl_error *pl_analyse(struct pl_program *p, unsigned steps, double min_sha
 		rthread = false;
 		pthread_join(rtid, NULL);
 		STEP("reverse", rj.err);   /* the wait for it, if any */
-	}
-	if (steps & PL_AN_REVERSE)
+	} else if (steps & PL_AN_REVERSE) {
 		STEP("reverse", pl_graph_reverse(&a->g));
+	}
 	if (steps & PL_AN_RETAINED)
 		STEP("retained", pl_retained_compute(&a->g, &a->roots, &a->ret));
 	if (steps & PL_AN_SUSPECTS)

@@ -2,6 +2,8 @@
 #include "config.h"
 
 #include <check.h>
+
+#include "check_run.h"
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -658,9 +660,5 @@ static Suite *addrspace_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(addrspace_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return run_suite(addrspace_suite());
 }

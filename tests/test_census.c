@@ -15,6 +15,8 @@
 #include "config.h"
 
 #include <check.h>
+
+#include "check_run.h"
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -183,9 +185,5 @@ int main(void)
 		return 1;
 	}
 	suite_add_tcase(su, tc);
-	SRunner *sr = srunner_create(su);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return run_suite(su);
 }

@@ -7,6 +7,8 @@
 #include "config.h"
 
 #include <check.h>
+
+#include "check_run.h"
 #include <elf.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -758,10 +760,7 @@ int main(void)
 		perror("mkdtemp");
 		return EXIT_FAILURE;
 	}
-	SRunner *sr = srunner_create(compressed_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	int failed = run_suite(compressed_suite());
 	rmdir(tmpdir);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return failed;
 }

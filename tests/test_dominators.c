@@ -5,6 +5,8 @@
 #include "config.h"
 
 #include <check.h>
+
+#include "check_run.h"
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,9 +128,5 @@ int main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, random_graphs);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return run_suite(s);
 }

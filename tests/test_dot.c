@@ -29,6 +29,8 @@
 #include "config.h"
 
 #include <check.h>
+
+#include "check_run.h"
 #include <errno.h>
 #include <inttypes.h>
 #include <regex.h>
@@ -1157,9 +1159,5 @@ int main(void)
 		tcase_add_loop_test(tc, cycle_pictures, 0, (int)ntargets);
 		suite_add_tcase(su, tc);
 	}
-	SRunner *sr = srunner_create(su);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return run_suite(su);
 }

@@ -2,6 +2,8 @@
 #include "config.h"
 
 #include <check.h>
+
+#include "check_run.h"
 #include <elf.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -1520,9 +1522,5 @@ static Suite *elfcore_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(elfcore_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return run_suite(elfcore_suite());
 }

@@ -9,6 +9,8 @@
 #include "config.h"
 
 #include <check.h>
+
+#include "check_run.h"
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -292,9 +294,5 @@ int main(void)
 	tcase_add_loop_test(tc, chain_paths, 0, (int)(ntargets * NCHAINS));
 	tcase_add_loop_test(tc, leak_suspects, 0, (int)(ntargets * NSUSPECTS));
 	suite_add_tcase(su, tc);
-	SRunner *sr = srunner_create(su);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return run_suite(su);
 }

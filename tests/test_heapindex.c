@@ -6,6 +6,8 @@
 #include "config.h"
 
 #include <check.h>
+
+#include "check_run.h"
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,9 +134,5 @@ int main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, index_against_model);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return run_suite(s);
 }

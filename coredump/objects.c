@@ -969,50 +969,73 @@ static const char *gen_name(int g)
 	return n[g];
 }
 
+/* Read the header, type and size of the object of gc list node `node`
+ * (gprev: its _gc_prev word) into *o and count it in the census totals
+ * (undone by uncount). false when its header or type (*type, for the
+ * warning) is unreadable. */
+static bool read_listed(struct pl_heap *h, uint64_t node, uint64_t gprev, struct pl_obj *o,
+			uint64_t *type)
+{
+	struct pl_program *p = h->p;
+	const struct pl_layout *L = &p->L;
+	uint64_t addr = node + (uint64_t)L->sizeof_gc_head;
+	int64_t refcnt = 0;
+	struct pl_type *t;
+	o->addr = addr;
+	*type = 0;
+	if (pl_obj_header(p, addr, &refcnt, type) != 0 || !(t = pl_type_get(h, *type)))
+		return false;
+	o->type = (uint32_t)(t - h->types);
+	o->refcnt = pl_refcnt_clamp(refcnt);
+	o->flags = 0;
+	if (gprev & 1)
+		o->flags |= PL_OF_FINALIZED;
+	if (L->immortal_refcnt && (int32_t)(uint32_t)refcnt < 0)
+		o->flags |= PL_OF_IMMORTAL;
+	uint64_t sz = pl_obj_size(h, addr, t, true);
+	t = &h->types[o->type];
+	o->size = (uint32_t)sz;
+	t->count++;
+	t->bytes += sz;
+	h->total_bytes += sz;
+	return true;
+}
+
+static void uncount(struct pl_heap *h, const struct pl_obj *o)
+{
+	struct pl_type *t = &h->types[o->type];
+	t->count--;
+	t->bytes -= o->size;
+	h->total_bytes -= o->size;
+}
+
 /* Add the object of gc list node `node` (gprev: its _gc_prev word). *stop
  * is set when the list is damaged there (warned). */
 static struct pl_error *take_node(struct pl_heap *h, uint64_t node, uint64_t gprev, int gen,
 				  bool quiet, int *stop)
 {
 	struct pl_program *p = h->p;
-	const struct pl_layout *L = &p->L;
 	*stop = 1;
-	uint64_t addr = node + (uint64_t)L->sizeof_gc_head, type = 0;
-	struct pl_obj o = { .addr = addr, .gen = (uint8_t)gen };
-	int64_t refcnt = 0;
-	struct pl_type *t;
-	if (pl_obj_header(p, addr, &refcnt, &type) != 0 || !(t = pl_type_get(h, type))) {
+	struct pl_obj o = { .gen = (uint8_t)gen };
+	uint64_t type;
+	if (!read_listed(h, node, gprev, &o, &type)) {
 		if (quiet)
 			return NULL;
 		pl_warn(p, "%s list: object 0x%llx has an unreadable header or type 0x%llx; "
-			"stopped", gen_name(gen), (unsigned long long)addr, (unsigned long long)type);
+			"stopped", gen_name(gen), (unsigned long long)o.addr, (unsigned long long)type);
 		h->damaged = true;
 		return NULL;
 	}
-	o.type = (uint32_t)(t - h->types);
-	o.refcnt = pl_refcnt_clamp(refcnt);
-	if (gprev & 1)
-		o.flags |= PL_OF_FINALIZED;
-	if (L->immortal_refcnt && (int32_t)(uint32_t)refcnt < 0)
-		o.flags |= PL_OF_IMMORTAL;
-	uint64_t sz = pl_obj_size(h, addr, t, true);
-	t = &h->types[o.type];
-	o.size = (uint32_t)sz;
-	t->count++;
-	t->bytes += sz;
-	h->total_bytes += sz;
 	bool seen;
 	if (pl_heap_add(h, &o, &seen) == UINT32_MAX)
 		return pl_error(PL_E_NOMEM, "out of memory at %zu objects", h->nobjs);
 	if (seen) {
 		if (!quiet) {
 			pl_warn(p, "%s list: object 0x%llx was already listed; list damaged, stopped",
-				gen_name(gen), (unsigned long long)addr);
+				gen_name(gen), (unsigned long long)o.addr);
 			h->damaged = true;
 		}
-		t->count--;
-		t->bytes -= sz;
-		h->total_bytes -= sz;
+		uncount(h, &o);
 		return NULL;
 	}
 	h->gen_objects[gen]++;
@@ -1173,10 +1196,7 @@ static void heap_truncate(struct pl_heap *h, size_t before)
 {
 	for (size_t i = before; i < h->nobjs; i++) {
 		const struct pl_obj *o = &h->objs[i];
-		struct pl_type *t = &h->types[o->type];
-		t->count--;
-		t->bytes -= o->size;
-		h->total_bytes -= o->size;
+		uncount(h, o);
 		h->gen_objects[o->gen]--;
 		if (pl_heap_direct(o->addr))
 			*(uint32_t *)pl_heap_dslot(h, o->addr) = 0;
@@ -1257,18 +1277,14 @@ static bool chase_list(struct pl_heap *h, uint64_t head, int gen, uint64_t limit
 	return a != NULL;
 }
 
-/* The census from both ends of every list: 1 when done; 0 when the lists
- * must be walked one node at a time (nothing is left behind); or an error.
- * The objects are taken in address order, so they end up in the order the
- * census leaves them in, and the core is read front to back. Damage met
- * here (an unreadable header, an object on two lists) undoes it all: the
- * one-by-one walk then stops where it always did, with its warning. */
-static struct pl_error *census_two_ended(struct pl_heap *h, uint64_t limit, int *done)
+/* The nodes of every gc list, walked from both ends at once, in address
+ * order, each with its generation in the low 4 bits; NULL when the lists
+ * must be walked one node at a time instead. */
+static uint64_t *census_nodes(struct pl_heap *h, uint64_t limit, size_t *np)
 {
 	struct pl_program *p = h->p;
 	const struct pl_gcstate *gc = &p->rt.gc;
 	const struct pl_core *c = p->core;
-	*done = 0;
 	if (gc->collecting || !c->map || c->size < 16 || pl_threads() < 2)
 		return NULL;
 	_Atomic uint64_t *claimed = calloc(c->size / 1024 + 1, sizeof(*claimed));
@@ -1284,6 +1300,24 @@ static struct pl_error *census_two_ended(struct pl_heap *h, uint64_t limit, int 
 		free(all);
 		return NULL;
 	}
+	*np = n;
+	return all;
+}
+
+/* The census from both ends of every list: 1 when done; 0 when the lists
+ * must be walked one node at a time (nothing is left behind); or an error.
+ * The objects are taken in address order, so they end up in the order the
+ * census leaves them in, and the core is read front to back. Damage met
+ * here (an unreadable header, an object on two lists) undoes it all: the
+ * one-by-one walk then stops where it always did, with its warning. */
+static struct pl_error *census_two_ended(struct pl_heap *h, uint64_t limit, int *done)
+{
+	struct pl_program *p = h->p;
+	size_t n = 0;
+	uint64_t *all = census_nodes(h, limit, &n);
+	*done = 0;
+	if (!all)
+		return NULL;
 	uint64_t bad_sizes = h->bad_sizes;
 	for (size_t i = 0; i < n; i++) {
 		uint64_t node = all[i] & ~(uint64_t)15;
@@ -1312,7 +1346,9 @@ static struct pl_error *census_two_ended(struct pl_heap *h, uint64_t limit, int 
 	return NULL;
 }
 
-struct pl_error *pl_census(struct pl_program *p, struct pl_heap *h)
+/* Before any list is read: a core taken during a collection stops here
+ * unless forced. The bound on a list's length. */
+static struct pl_error *census_start(struct pl_program *p, struct pl_heap *h, uint64_t *limit)
 {
 	memset(h, 0, sizeof(*h));
 	h->p = p;
@@ -1324,11 +1360,20 @@ struct pl_error *pl_census(struct pl_program *p, struct pl_heap *h)
 				gc->collecting);
 	if (gc->collecting)
 		pl_warn(p, "core taken during a collection: objects under collection are missing");
-	uint64_t limit = pl_as_bytes(&p->as, true) / (uint64_t)(p->L.sizeof_gc_head + p->L.sizeof_object) + 1;
-	int done;
-	struct pl_error *err = census_two_ended(h, limit, &done);
+	*limit = pl_as_bytes(&p->as, true) / (uint64_t)(p->L.sizeof_gc_head + p->L.sizeof_object) + 1;
+	return NULL;
+}
+
+struct pl_error *pl_census(struct pl_program *p, struct pl_heap *h)
+{
+	uint64_t limit;
+	struct pl_error *err = census_start(p, h, &limit);
 	if (err)
 		return err;
+	int done;
+	if ((err = census_two_ended(h, limit, &done)))
+		return err;
+	const struct pl_gcstate *gc = &p->rt.gc;
 	for (int g = 0; g < 4 && !done; g++) {
 		uint64_t head = g < 3 ? gc->gen[g].head : gc->permanent.head;
 		if ((err = walk_list_seq(h, head, g, limit)))
@@ -1344,6 +1389,51 @@ struct pl_error *pl_census(struct pl_program *p, struct pl_heap *h)
 	if (!pl_heap_sort(h))
 		return pl_error(PL_E_NOMEM, "out of memory at %zu objects", h->nobjs);
 	return NULL;
+}
+
+struct pl_error *pl_census_stage(struct pl_program *p, struct pl_heap *h, size_t *staged)
+{
+	*staged = 0;
+	uint64_t limit;
+	struct pl_error *err = census_start(p, h, &limit);
+	if (err)
+		return err;
+	size_t n = 0;
+	uint64_t *all = census_nodes(h, limit, &n);
+	if (!all)
+		return pl_census(p, h);
+	/* the walk touched every object's page; the build reads them again in
+	 * address order, a few at a time */
+	pl_core_release_pages(p->core);
+	const uint64_t head = (uint64_t)p->L.sizeof_gc_head;
+	for (size_t i = 0; i < n; i++) {
+		struct pl_obj o = { .addr = (all[i] & ~(uint64_t)15) + head, .gen = (uint8_t)(all[i] & 15) };
+		bool seen;
+		if (pl_heap_add(h, &o, &seen) == UINT32_MAX) {
+			free(all);
+			return pl_error(PL_E_NOMEM, "out of memory at %zu objects", h->nobjs);
+		}
+		if (seen) {   /* on two lists: the one-by-one walk says where */
+			free(all);
+			pl_heap_release(h);
+			return pl_census(p, h);
+		}
+	}
+	free(all);
+	*staged = n;
+	return NULL;
+}
+
+bool pl_census_take(struct pl_heap *h, uint32_t id)
+{
+	struct pl_obj *o = &h->objs[id];
+	const struct pl_layout *L = &h->p->L;
+	uint64_t node = o->addr - (uint64_t)L->sizeof_gc_head, gprev = 0, type;
+	pl_as_u64(&h->p->as, node + (uint64_t)L->gc_prev, &gprev);
+	if (!read_listed(h, node, gprev, o, &type))
+		return false;
+	h->gen_objects[o->gen]++;
+	return true;
 }
 
 void pl_warn_bad_sizes(struct pl_heap *h, uint64_t before)

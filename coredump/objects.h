@@ -118,6 +118,15 @@ unsigned pl_threads(void);
  * PL_E_STATE if the core was taken during a collection, unless forced.
  * The objects are then in address order (ids follow addresses). */
 struct pl_error *pl_census(struct pl_program *p, struct pl_heap *h);
+/* The census in two stages, for the graph build, which then reads the core
+ * once for both: pl_census_stage walks the lists and indexes their objects
+ * by address (ids final, in address order) and sets *staged to their
+ * number; pl_census_take(h, id) reads the header, type and size of one of
+ * them (false: unreadable; the caller then starts over with pl_census).
+ * When the lists cannot be walked from both ends (one CPU, damage, a
+ * collection under way), it does the whole census and *staged is 0. */
+struct pl_error *pl_census_stage(struct pl_program *p, struct pl_heap *h, size_t *staged);
+bool pl_census_take(struct pl_heap *h, uint32_t id);
 void pl_heap_release(struct pl_heap *h);
 
 #define PL_IDX_L1_BITS 16

@@ -101,10 +101,15 @@ struct pl_error *pl_analyse(struct pl_program *p, unsigned steps, double min_sha
 		}                                       \
 		step_done(name, &clk);                  \
 	} while (0)
-	if (steps & PL_AN_CENSUS)
+	/* with the graph, the census is staged: the build takes each object
+	 * from it as it reads it, so that the core is read once for both */
+	size_t staged = 0;
+	if (steps & PL_AN_GRAPH)
+		STEP("census", pl_census_stage(p, &a->h, &staged));
+	else if (steps & PL_AN_CENSUS)
 		STEP("census", pl_census(p, &a->h));
 	if (steps & PL_AN_GRAPH) {
-		STEP("graph", pl_graph_build(&a->h, &a->g));
+		STEP("graph", pl_graph_build_staged(&a->h, &a->g, staged));
 		if ((steps & (PL_AN_REVERSE | PL_AN_RETAINED)) && pl_threads() > 1)
 			rthread = pthread_create(&rtid, NULL, reverse_thread, &rj) == 0;
 		STEP("gc", pl_graph_gc(&a->g));

@@ -117,13 +117,16 @@ static bool known_object(void *ctx, uint64_t addr)
 	return pl_heap_find(b->h, addr) != UINT32_MAX;
 }
 
-struct pl_error *pl_graph_build(struct pl_heap *h, struct pl_graph *g)
+/* staged: the first `staged` objects are still to be taken from the
+ * census (pl_census_stage); *damaged is set when one of them cannot be. */
+static struct pl_error *build(struct pl_heap *h, struct pl_graph *g, size_t staged, bool *damaged)
 {
 	memset(g, 0, sizeof(*g));
 	g->h = h;
 	g->ntracked = (uint32_t)h->nobjs;
 	struct build b = { .g = g, .h = h };
-	uint64_t bad_sizes = h->bad_sizes;
+	struct pl_program *p = h->p;
+	uint64_t bad_sizes = h->bad_sizes, census_bad = 0;
 	/* the census read the whole core: start without its pages */
 	pl_core_release_pages(h->p->core);
 	size_t cap = h->nobjs + 1024;
@@ -150,6 +153,23 @@ struct pl_error *pl_graph_build(struct pl_heap *h, struct pl_graph *g)
 		b.npend = 0;
 		for (size_t k = i; k < end; k++) {
 			size_t before = b.npend;
+			if (k < staged) {
+				if (k + 8 < staged) {
+					const uint8_t *q = pl_as_ptr(&p->as, h->objs[k + 8].addr - (uint64_t)p->L.sizeof_gc_head, 64);
+					if (q)
+						__builtin_prefetch(q);
+				}
+				uint64_t bad = h->bad_sizes;
+				if (!pl_census_take(h, (uint32_t)k)) {
+					free(b.dst);
+					free(b.pend);
+					free(g->off);
+					memset(g, 0, sizeof(*g));
+					*damaged = true;
+					return NULL;
+				}
+				census_bad += h->bad_sizes - bad;
+			}
 			struct pl_obj *o = &h->objs[k];
 			enum pl_trav r = PL_TRAV_EXACT;
 			if (!(o->flags & PL_OF_STATIC) || k < g->ntracked)
@@ -195,7 +215,9 @@ struct pl_error *pl_graph_build(struct pl_heap *h, struct pl_graph *g)
 	/* read through: later steps read the core only here and there (roots,
 	 * labels), and its pages would stay next to their arrays */
 	pl_core_release_pages(h->p->core);
-	pl_warn_bad_sizes(h, bad_sizes);
+	if (staged)   /* as pl_census and pl_graph_build would have, one after the other */
+		pl_warn_bad_sizes(h, h->bad_sizes - census_bad);
+	pl_warn_bad_sizes(h, bad_sizes + census_bad);
 	g->n = (uint32_t)h->nobjs;
 	g->off[g->n] = (uint32_t)b.n;
 	g->dst = b.dst;
@@ -209,6 +231,31 @@ struct pl_error *pl_graph_build(struct pl_heap *h, struct pl_graph *g)
 		g->off = o;
 	pl_heap_shrink(h);
 	return NULL;
+}
+
+struct pl_error *pl_graph_build(struct pl_heap *h, struct pl_graph *g)
+{
+	bool damaged = false;
+	return build(h, g, 0, &damaged);
+}
+
+struct pl_error *pl_graph_build_staged(struct pl_heap *h, struct pl_graph *g, size_t staged)
+{
+	struct pl_program *p = h->p;
+	size_t nwarnings = p->nwarnings;
+	bool damaged = false;
+	struct pl_error *err = build(h, g, staged, &damaged);
+	if (err || !damaged)
+		return err;
+	/* an object's header or type is unreadable: start over one step after
+	 * the other, and the census walks the lists one node at a time and
+	 * says where they are damaged */
+	while (p->nwarnings > nwarnings)
+		free(p->warnings[--p->nwarnings]);
+	pl_heap_release(h);
+	if ((err = pl_census(p, h)))
+		return err;
+	return build(h, g, 0, &damaged);
 }
 
 void pl_graph_release(struct pl_graph *g)

@@ -49,6 +49,10 @@ static inline bool pl_unreachable(const struct pl_graph *g, uint32_t i)
 
 /* Build nodes and edges from a census. */
 struct pl_error *pl_graph_build(struct pl_heap *h, struct pl_graph *g);
+/* The same from a staged census (pl_census_stage, which set `staged`): its
+ * objects are taken as the build reaches them. When one cannot be, the
+ * census is done again (pl_census) and the graph built from it. */
+struct pl_error *pl_graph_build_staged(struct pl_heap *h, struct pl_graph *g, size_t staged);
 void pl_graph_release(struct pl_graph *g);
 struct pl_error *pl_graph_reverse(struct pl_graph *g);
 /* Is node i one gc would examine in a full collection (generations 0-2,

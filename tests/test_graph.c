@@ -5,7 +5,11 @@
  *    types) are counted and reported, not compared;
  *  - the objects our gc arithmetic finds unreachable are exactly those the
  *    live gc.collect() put in gc.garbage under DEBUG_SAVEALL (in a fork taken
- *    after the core). */
+ *    after the core);
+ *  - the graph the commands build (the census staged into the build, the
+ *    gc lists walked by two threads) is node for node and edge for edge
+ *    the one built step after step with the lists walked one node at a
+ *    time. */
 #include "config.h"
 
 #include <check.h>
@@ -32,6 +36,31 @@ static size_t ntargets;
 static struct scenario scenarios[64];
 static size_t nscenarios;
 
+/* Two builds of one core's graph are the same: nodes, census totals, edges. */
+static void same_graph(const struct pl_graph *a, const struct pl_graph *b)
+{
+	const struct pl_heap *ha = a->h, *hb = b->h;
+	ck_assert_uint_eq(a->n, b->n);
+	ck_assert_uint_eq(a->ntracked, b->ntracked);
+	ck_assert_uint_eq(a->nedges, b->nedges);
+	ck_assert_uint_eq(ha->total_bytes, hb->total_bytes);
+	ck_assert(memcmp(ha->gen_objects, hb->gen_objects, sizeof(ha->gen_objects)) == 0);
+	for (uint32_t i = 0; i < a->n; i++) {
+		const struct pl_obj *x = &ha->objs[i], *y = &hb->objs[i];
+		const struct pl_type *tx = &ha->types[x->type], *ty = &hb->types[y->type];
+		ck_assert_msg(x->addr == y->addr && x->size == y->size && x->refcnt == y->refcnt &&
+			      x->gen == y->gen && x->flags == y->flags && tx->addr == ty->addr &&
+			      tx->count == ty->count && tx->bytes == ty->bytes,
+			      "node %u differs: 0x%" PRIx64 " %s size %u refcnt %u gen %u flags %#x, type "
+			      "count %" PRIu64 " bytes %" PRIu64 "; vs 0x%" PRIx64 " %s size %u refcnt %u gen %u "
+			      "flags %#x, type count %" PRIu64 " bytes %" PRIu64, i, x->addr, tx->name,
+			      x->size, x->refcnt, x->gen, x->flags, tx->count, tx->bytes, y->addr, ty->name,
+			      y->size, y->refcnt, y->gen, y->flags, ty->count, ty->bytes);
+		ck_assert_uint_eq(a->off[i + 1], b->off[i + 1]);
+	}
+	ck_assert(memcmp(a->dst, b->dst, a->nedges * sizeof(*a->dst)) == 0);
+}
+
 START_TEST(referents_and_garbage)
 {
 	const struct target *t = &targets[_i / nscenarios];
@@ -45,10 +74,26 @@ START_TEST(referents_and_garbage)
 	struct pl_program *p = NULL;
 	struct pl_error *err = pl_program_open(core, &(struct pl_options){ 0 }, &p);
 	ck_assert_msg(!err, "%s", err ? err->msg : "");
+	/* the graph as the commands build it: the census staged, the lists
+	 * walked by two threads */
 	struct pl_heap h;
-	ck_assert_msg(!(err = pl_census(p, &h)), "%s", err ? err->msg : "");
 	struct pl_graph g;
-	ck_assert_msg(!(err = pl_graph_build(&h, &g)), "%s", err ? err->msg : "");
+	size_t staged;
+	setenv("PYLEAK_THREADS", "2", 1);
+	ck_assert_msg(!(err = pl_census_stage(p, &h, &staged)), "%s", err ? err->msg : "");
+	ck_assert_msg(!(err = pl_graph_build_staged(&h, &g, staged)), "%s", err ? err->msg : "");
+	/* the same as the census and the build one after the other, the
+	 * lists walked one node at a time */
+	struct pl_heap h1;
+	struct pl_graph g1;
+	setenv("PYLEAK_THREADS", "1", 1);
+	ck_assert_msg(!(err = pl_census(p, &h1)), "%s", err ? err->msg : "");
+	ck_assert_msg(!(err = pl_graph_build(&h1, &g1)), "%s", err ? err->msg : "");
+	unsetenv("PYLEAK_THREADS");
+	ck_assert_uint_eq(staged, g.ntracked);
+	same_graph(&g1, &g);
+	pl_graph_release(&g1);
+	pl_heap_release(&h1);
 	ck_assert_msg(!(err = pl_graph_gc(&g)), "%s", err ? err->msg : "");
 
 	size_t exact = 0, inferred = 0, bad = 0, inferred_match = 0;

@@ -1122,75 +1122,6 @@ unsigned pl_threads(void)
 	return sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 1 ? (unsigned)CPU_COUNT(&set) : 1;
 }
 
-/* The gc lists are doubly linked rings, and walking one is a chain of
- * dependent loads: its time is memory latency. With a second CPU the list is
- * walked from both ends at once, each walker claiming the nodes it passes in
- * a bitmap (a bit per 16 bytes of the core file, set atomically). A walker
- * stops at a node the other one claimed. The nodes of all lists are then
- * taken together in address order (census_two_ended). Anything unusual (a
- * link that does not point back, a node outside the core's own data or not
- * 16-byte aligned, too many nodes) abandons the two-ended walk, and the lists
- * are walked again one node after the other, which reports the damage as it
- * always did. */
-struct walker {
-	const struct pl_as *as;
-	const struct pl_layout *L;
-	const uint8_t *base;          /* the core's data */
-	size_t size;
-	_Atomic uint64_t *claimed;
-	uint64_t head, first, mask, limit;
-	bool backward;
-	uint64_t *nodes;
-	size_t n, cap;
-	bool fail;
-};
-
-static void *walk_part(void *arg)
-{
-	struct walker *w = arg;
-	const struct pl_layout *L = w->L;
-	size_t hint = 0;
-	uint64_t prev = w->head, node = w->first;
-	while (node != w->head) {
-		const struct pl_as_range *r = pl_as_find_hinted(w->as, &hint, node);
-		if (!r || !r->data || r->src != PL_SRC_CORE || node + 16 > r->end) {
-			w->fail = true;
-			break;
-		}
-		const uint8_t *g = r->data + (node - r->start);
-		size_t off = (size_t)(g - w->base);   /* nodes are 32+ bytes apart: off >> 4 is theirs */
-		if (g < w->base || off >= w->size || (node & 15)) {
-			w->fail = true;
-			break;
-		}
-		uint64_t next, gprev;
-		memcpy(&next, g + L->gc_next, 8);
-		memcpy(&gprev, g + L->gc_prev, 8);
-		/* the link back to where this walker came from */
-		if (((w->backward ? next : gprev) & w->mask) != prev) {
-			w->fail = true;
-			break;
-		}
-		uint64_t bit = 1ull << ((off >> 4) & 63);
-		if (atomic_fetch_or_explicit(&w->claimed[off >> 10], bit, memory_order_relaxed) & bit)
-			break;   /* the other walker's: met */
-		if (w->n == w->cap) {
-			size_t cap = w->cap ? w->cap * 2 : 4096;
-			uint64_t *nn = cap <= w->limit + 1 ? realloc(w->nodes, cap * sizeof(*nn)) : NULL;
-			if (!nn) {
-				w->fail = true;
-				break;
-			}
-			w->nodes = nn;
-			w->cap = cap;
-		}
-		w->nodes[w->n++] = node;
-		prev = node;
-		node = (w->backward ? gprev : next) & w->mask;
-	}
-	return NULL;
-}
-
 /* Drop the objects from `before` on (index entries, census totals). */
 static void heap_truncate(struct pl_heap *h, size_t before)
 {
@@ -1236,81 +1167,356 @@ static bool sort_u64(uint64_t *a, size_t n)
 	return true;
 }
 
-/* Walk one list from both ends: its nodes (in no particular order) are
- * appended to *all, each with its generation in the low bits (nodes are
- * 16-byte aligned). false: walk the lists one node at a time instead. */
-static bool chase_list(struct pl_heap *h, uint64_t head, int gen, uint64_t limit,
-		       _Atomic uint64_t *claimed, uint64_t **all, size_t *nall)
+/* The gc lists are doubly linked rings, and walking one is a chain of
+ * dependent loads: its time is memory latency. With two or more CPUs the
+ * rings are cut into segments, and each thread walks many segments at once,
+ * a step of each in turn, so that their loads overlap.
+ *
+ * A segment starts at a seed: the first node of a ring, or a node found by
+ * sampling the core's memory at evenly spaced places (a 16-byte aligned
+ * pair of words, next and prev, where next links back to it and prev
+ * forward). Such a seed may belong to no gc list at all (another doubly
+ * linked list looks the same); it is used only if a ring's walk arrives at
+ * it. The seeds are claimed in a bitmap (a bit per 16 bytes of the core
+ * file) before the walk starts. Each walker goes forward from its seed,
+ * checks every node's link back, claims the node (atomically) and stops at
+ * a list head or at a node already claimed: the seed of another segment.
+ * A node has one link back, so no two walkers pass the same node, and a
+ * walker that started off the rings never reaches one. The rings are then
+ * put together from their heads, segment after segment; segments no ring
+ * reaches are dropped.
+ *
+ * Anything unusual on a ring (a link that does not point back, a node
+ * outside the core's own data or not 16-byte aligned, a segment that ends
+ * elsewhere than at a seed or at its own head, too many nodes) abandons the
+ * walk, and the lists are walked again one node after the other, which
+ * reports the damage as it always did. */
+#define WALK_SLOTS 16        /* segments a thread walks at once */
+#define WALK_SAMPLES 4096    /* places of the core sampled for seeds */
+#define WALK_SCAN 32         /* 16-byte granules looked at from each place */
+
+struct segment {
+	uint64_t seed;
+	uint64_t prev0;          /* the seed's link back, checked if check0 */
+	uint64_t *nodes;
+	size_t n, cap;
+	uint64_t end;            /* the node after the last: a seed or a head */
+	int gen;                 /* the ring it is part of; -1: none */
+	bool check0, fail;
+};
+
+struct walk {
+	const struct pl_as *as;
+	const struct pl_layout *L;
+	const uint8_t *base;     /* the core's data */
+	size_t size;
+	_Atomic uint64_t *claimed;
+	uint64_t heads[4], mask, limit;
+	struct segment *segs;
+	size_t nsegs, capsegs;
+	_Atomic size_t next_seg;
+};
+
+struct slot {
+	struct segment *s;
+	uint64_t prev, node;
+	const uint8_t *g;        /* node's gc head, or NULL: not in the core's data */
+	size_t off;              /* its offset in the core file */
+	size_t hint;             /* for pl_as_find_hinted */
+	bool first;
+};
+
+static int walk_head(const struct walk *w, uint64_t node)
 {
-	struct pl_program *p = h->p;
-	const struct pl_layout *L = &p->L;
-	const struct pl_core *c = p->core;
-	const uint64_t mask = ~(uint64_t)L->gc_list_mask;
-	uint64_t first, last;
-	if (pl_as_u64(&p->as, head + (uint64_t)L->gc_next, &first) != 0 ||
-	    pl_as_u64(&p->as, head + (uint64_t)L->gc_prev, &last) != 0)
-		return false;
-	if ((first & mask) == head || (last & mask) == head)   /* empty, or damaged */
-		return (first & mask) == head && (last & mask) == head;
-	struct walker fw = { &p->as, L, c->map, c->size, claimed, head, first & mask, mask, limit,
-			     false, NULL, 0, 0, false };
-	struct walker bw = fw;
-	bw.first = last & mask;
-	bw.backward = true;
-	pthread_t tid;
-	bool threaded = pthread_create(&tid, NULL, walk_part, &bw) == 0;
-	walk_part(&fw);
-	if (threaded)
-		pthread_join(tid, NULL);
-	bool ok = threaded && !fw.fail && !bw.fail && fw.n + bw.n <= limit;
-	size_t n = fw.n + bw.n;
-	uint64_t *a = ok ? realloc(*all, (*nall + n + 1) * sizeof(*a)) : NULL;
-	if (a) {
-		for (size_t i = 0; i < fw.n; i++)
-			a[(*nall)++] = fw.nodes[i] | (uint64_t)gen;
-		for (size_t i = 0; i < bw.n; i++)
-			a[(*nall)++] = bw.nodes[i] | (uint64_t)gen;
-		*all = a;
-	}
-	free(fw.nodes);
-	free(bw.nodes);
-	return a != NULL;
+	for (int g = 0; g < 4; g++)
+		if (node == w->heads[g])
+			return g;
+	return -1;
 }
 
-/* The nodes of every gc list, walked from both ends at once, in address
- * order, each with its generation in the low 4 bits; NULL when the lists
- * must be walked one node at a time instead. */
+/* The gc head of a node, in the core's own data, or NULL. Nodes are 32 or
+ * more bytes apart: off >> 4 is theirs in the bitmap. */
+static const uint8_t *walk_node(const struct walk *w, size_t *hint, uint64_t node, size_t *off)
+{
+	if (node & 15)
+		return NULL;
+	const struct pl_as_range *r = pl_as_find_hinted(w->as, hint, node);
+	if (!r || !r->data || r->src != PL_SRC_CORE ||
+	    node + (uint64_t)w->L->sizeof_gc_head > r->end)
+		return NULL;
+	const uint8_t *g = r->data + (node - r->start);
+	if (g < w->base || (size_t)(g - w->base) >= w->size)
+		return NULL;
+	*off = (size_t)(g - w->base);
+	return g;
+}
+
+static bool claim(_Atomic uint64_t *claimed, size_t off)
+{
+	uint64_t bit = 1ull << ((off >> 4) & 63);
+	return !(atomic_fetch_or_explicit(&claimed[off >> 10], bit, memory_order_relaxed) & bit);
+}
+
+/* A new segment from seed (claimed here); false when out of memory. A
+ * seed claimed already is left out. */
+static bool add_seed(struct walk *w, uint64_t seed, uint64_t prev0, bool check0)
+{
+	size_t hint = 0, off;
+	if (!walk_node(w, &hint, seed, &off) || !claim(w->claimed, off))
+		return true;
+	if (w->nsegs == w->capsegs) {
+		size_t cap = w->capsegs ? w->capsegs * 2 : 256;
+		struct segment *n = realloc(w->segs, cap * sizeof(*n));
+		if (!n)
+			return false;
+		w->segs = n;
+		w->capsegs = cap;
+	}
+	w->segs[w->nsegs++] = (struct segment){ .seed = seed, .prev0 = prev0, .gen = -1, .check0 = check0 };
+	return true;
+}
+
+static bool walk_u64(const struct walk *w, size_t *hint, uint64_t addr, uint64_t *v)
+{
+	const struct pl_as_range *r = pl_as_find_hinted(w->as, hint, addr);
+	if (!r || !r->data || addr + 8 > r->end)
+		return false;
+	memcpy(v, r->data + (addr - r->start), 8);
+	return true;
+}
+
+/* Is the 16-byte aligned cand a node of some doubly linked list: does its
+ * next link back to it and its prev forward? */
+static bool seed_like(const struct walk *w, size_t *hint, uint64_t cand, const uint8_t *g)
+{
+	const struct pl_layout *L = w->L;
+	uint64_t next, prev, v;
+	memcpy(&next, g + L->gc_next, 8);
+	memcpy(&prev, g + L->gc_prev, 8);
+	next &= w->mask;
+	prev &= w->mask;
+	if (!next || !prev || next == cand || prev == cand)
+		return false;
+	if (((next & 15) && walk_head(w, next) < 0) || ((prev & 15) && walk_head(w, prev) < 0))
+		return false;
+	return walk_u64(w, hint, next + (uint64_t)L->gc_prev, &v) && (v & w->mask) == cand &&
+	       walk_u64(w, hint, prev + (uint64_t)L->gc_next, &v) && (v & w->mask) == cand;
+}
+
+/* Seeds at WALK_SAMPLES evenly spaced places of the core's memory. */
+static bool sample_seeds(struct walk *w)
+{
+	const struct pl_as *as = w->as;
+	uint64_t total = 0;
+	for (size_t i = 0; i < as->n; i++)
+		if (as->r[i].src == PL_SRC_CORE && as->r[i].data)
+			total += as->r[i].end - as->r[i].start;
+	uint64_t step = total / WALK_SAMPLES + 1, pos = step / 2, seen = 0;
+	size_t hint = 0;
+	for (size_t i = 0; i < as->n; i++) {
+		const struct pl_as_range *r = &as->r[i];
+		if (r->src != PL_SRC_CORE || !r->data)
+			continue;
+		uint64_t len = r->end - r->start;
+		for (; pos < seen + len; pos += step) {
+			uint64_t cand = (r->start + (pos - seen) + 15) & ~(uint64_t)15;
+			for (int k = 0; k < WALK_SCAN; k++, cand += 16) {
+				size_t off;
+				const uint8_t *g = walk_node(w, &hint, cand, &off);
+				if (!g)
+					break;
+				if (walk_head(w, cand) < 0 && seed_like(w, &hint, cand, g)) {
+					if (!add_seed(w, cand, 0, false))
+						return false;
+					break;
+				}
+			}
+		}
+		seen += len;
+	}
+	return true;
+}
+
+static bool slot_start(struct walk *w, struct slot *sl)
+{
+	size_t i = atomic_fetch_add_explicit(&w->next_seg, 1, memory_order_relaxed);
+	if (i >= w->nsegs)
+		return false;
+	struct segment *s = &w->segs[i];
+	*sl = (struct slot){ .s = s, .prev = s->prev0, .node = s->seed, .first = true };
+	sl->g = walk_node(w, &sl->hint, s->seed, &sl->off);
+	if (sl->g)
+		__builtin_prefetch(sl->g);
+	return true;
+}
+
+/* One step of a walker: false when its segment ended. */
+static bool slot_step(struct walk *w, struct slot *sl)
+{
+	struct segment *s = sl->s;
+	const struct pl_layout *L = w->L;
+	if (!sl->g) {
+		s->fail = true;
+		return false;
+	}
+	uint64_t next, gprev;
+	memcpy(&next, sl->g + L->gc_next, 8);
+	memcpy(&gprev, sl->g + L->gc_prev, 8);
+	if ((!sl->first || s->check0) && (gprev & w->mask) != sl->prev) {
+		s->fail = true;
+		return false;
+	}
+	if (!sl->first && !claim(w->claimed, sl->off)) {
+		s->end = sl->node;   /* another segment's seed */
+		return false;
+	}
+	sl->first = false;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 256;
+		uint64_t *n = cap <= w->limit + 1 ? realloc(s->nodes, cap * sizeof(*n)) : NULL;
+		if (!n) {
+			s->fail = true;
+			return false;
+		}
+		s->nodes = n;
+		s->cap = cap;
+	}
+	s->nodes[s->n++] = sl->node;
+	uint64_t nx = next & w->mask;
+	if (walk_head(w, nx) >= 0) {
+		s->end = nx;
+		return false;
+	}
+	sl->prev = sl->node;
+	sl->node = nx;
+	sl->g = walk_node(w, &sl->hint, nx, &sl->off);
+	if (sl->g) {
+		__builtin_prefetch(sl->g);
+		__builtin_prefetch((const void *)&w->claimed[sl->off >> 10]);
+	}
+	return true;
+}
+
+static void *walk_thread(void *arg)
+{
+	struct walk *w = arg;
+	struct slot sl[WALK_SLOTS];
+	size_t active = 0;
+	while (active < WALK_SLOTS && slot_start(w, &sl[active]))
+		active++;
+	while (active) {
+		for (size_t k = 0; k < active;) {
+			if (slot_step(w, &sl[k]) || slot_start(w, &sl[k]))
+				k++;
+			else
+				sl[k] = sl[--active];
+		}
+	}
+	return NULL;
+}
+
+/* Put ring g together from its head; false if it does not close. */
+static bool stitch(struct walk *w, const struct pl_addrmap *by_seed, int g, size_t *n)
+{
+	uint64_t head = w->heads[g], first, last;
+	size_t hint = 0;
+	if (!walk_u64(w, &hint, head + (uint64_t)w->L->gc_next, &first) ||
+	    !walk_u64(w, &hint, head + (uint64_t)w->L->gc_prev, &last))
+		return false;
+	first &= w->mask;
+	last &= w->mask;
+	if (first == head)
+		return last == head;
+	uint64_t cur = first, prev = head, count = 0;
+	for (size_t k = 0; k <= w->nsegs; k++) {
+		uint32_t i = pl_addrmap_get(by_seed, cur);
+		if (i == UINT32_MAX)
+			return false;
+		struct segment *s = &w->segs[i];
+		if (s->fail || s->gen >= 0 || !s->n || (count += s->n) > w->limit)
+			return false;
+		s->gen = g;
+		prev = s->nodes[s->n - 1];
+		cur = s->end;
+		if (cur == head)
+			break;
+		if (walk_head(w, cur) >= 0)
+			return false;
+	}
+	*n += count;
+	return cur == head && last == prev;
+}
+
+/* The nodes of every gc list (see above), in address order, each with its
+ * generation in the low 4 bits; NULL when the lists must be walked one
+ * node at a time instead. */
 static uint64_t *census_nodes(struct pl_heap *h, uint64_t limit, size_t *np)
 {
 	struct pl_program *p = h->p;
 	const struct pl_gcstate *gc = &p->rt.gc;
 	const struct pl_core *c = p->core;
-	if (gc->collecting || !c->map || c->size < 16 || pl_threads() < 2)
+	unsigned nthreads = pl_threads();
+	if (gc->collecting || !c->map || c->size < 16 || nthreads < 2)
 		return NULL;
-	_Atomic uint64_t *claimed = calloc(c->size / 1024 + 1, sizeof(*claimed));
-	if (!claimed)
-		return NULL;
+	struct walk w = { .as = &p->as, .L = &p->L, .base = c->map, .size = c->size,
+			  .mask = ~(uint64_t)p->L.gc_list_mask, .limit = limit };
+	for (int g = 0; g < 4; g++)
+		w.heads[g] = g < 3 ? gc->gen[g].head : gc->permanent.head;
 	uint64_t *all = NULL;
+	struct pl_addrmap by_seed = { 0 };
+	pthread_t tids[7];
+	unsigned started = 0;
+	bool ok = (w.claimed = calloc(c->size / 1024 + 1, sizeof(*w.claimed))) != NULL;
+	/* the first node of each ring first: its link back to the head is checked */
+	for (int g = 0; g < 4 && ok; g++) {
+		uint64_t first;
+		size_t hint = 0;
+		ok = walk_u64(&w, &hint, w.heads[g] + (uint64_t)p->L.gc_next, &first);
+		first &= w.mask;
+		if (ok && first != w.heads[g])
+			ok = add_seed(&w, first, w.heads[g], true);
+	}
+	ok = ok && sample_seeds(&w);
+	if (ok) {
+		if (nthreads > 8)
+			nthreads = 8;
+		while (started + 1 < nthreads && pthread_create(&tids[started], NULL, walk_thread, &w) == 0)
+			started++;
+		walk_thread(&w);
+		for (unsigned t = 0; t < started; t++)
+			pthread_join(tids[t], NULL);
+	}
 	size_t n = 0;
-	bool ok = true;
+	for (size_t i = 0; i < w.nsegs && ok; i++)
+		ok = pl_addrmap_put(&by_seed, w.segs[i].seed, (uint32_t)i, NULL);
 	for (int g = 0; g < 4 && ok; g++)
-		ok = chase_list(h, g < 3 ? gc->gen[g].head : gc->permanent.head, g, limit, claimed, &all, &n);
-	free(claimed);
-	if (!ok || !sort_u64(all, n)) {
+		ok = stitch(&w, &by_seed, g, &n);
+	if (ok && (all = malloc((n ? n : 1) * sizeof(*all)))) {
+		size_t k = 0;
+		for (size_t i = 0; i < w.nsegs; i++)
+			for (size_t j = 0; w.segs[i].gen >= 0 && j < w.segs[i].n; j++)
+				all[k++] = w.segs[i].nodes[j] | (uint64_t)w.segs[i].gen;
+	}
+	for (size_t i = 0; i < w.nsegs; i++)
+		free(w.segs[i].nodes);
+	free(w.segs);
+	free(w.claimed);
+	pl_addrmap_release(&by_seed);
+	if (all && !sort_u64(all, n)) {
 		free(all);
-		return NULL;
+		all = NULL;
 	}
 	*np = n;
 	return all;
 }
 
-/* The census from both ends of every list: 1 when done; 0 when the lists
+/* The census from the segmented walk: 1 when done; 0 when the lists
  * must be walked one node at a time (nothing is left behind); or an error.
  * The objects are taken in address order, so they end up in the order the
  * census leaves them in, and the core is read front to back. Damage met
  * here (an unreadable header, an object on two lists) undoes it all: the
  * one-by-one walk then stops where it always did, with its warning. */
-static struct pl_error *census_two_ended(struct pl_heap *h, uint64_t limit, int *done)
+static struct pl_error *census_segmented(struct pl_heap *h, uint64_t limit, int *done)
 {
 	struct pl_program *p = h->p;
 	size_t n = 0;
@@ -1371,7 +1577,7 @@ struct pl_error *pl_census(struct pl_program *p, struct pl_heap *h)
 	if (err)
 		return err;
 	int done;
-	if ((err = census_two_ended(h, limit, &done)))
+	if ((err = census_segmented(h, limit, &done)))
 		return err;
 	const struct pl_gcstate *gc = &p->rt.gc;
 	for (int g = 0; g < 4 && !done; g++) {

@@ -111,7 +111,7 @@ struct pl_heap {
 };
 
 /* Threads pyleak-core may use: PYLEAK_THREADS, else the CPUs it may run on.
- * With 2 or more, the census walks each gc list from both ends at once. */
+ * With 2 or more, the census walks the gc lists in segments, many at once. */
 unsigned pl_threads(void);
 
 /* Read the gc generation lists (and the permanent generation). Fails with
@@ -123,7 +123,7 @@ struct pl_error *pl_census(struct pl_program *p, struct pl_heap *h);
  * by address (ids final, in address order) and sets *staged to their
  * number; pl_census_take(h, id) reads the header, type and size of one of
  * them (false: unreadable; the caller then starts over with pl_census).
- * When the lists cannot be walked from both ends (one CPU, damage, a
+ * When the lists cannot be walked in segments (one CPU, damage, a
  * collection under way), it does the whole census and *staged is 0. */
 struct pl_error *pl_census_stage(struct pl_program *p, struct pl_heap *h, size_t *staged);
 bool pl_census_take(struct pl_heap *h, uint32_t id);

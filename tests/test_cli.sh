@@ -17,7 +17,7 @@
 #           output whatever --jobs; groups that count each signature.
 #   crash   a kernel core of testdata/crash.py (SIGSEGV in a ctypes call):
 #           its record names the signal and has handle() at the crash line.
-#   threads the census walks the gc lists from both ends on two threads, or
+#   threads the census walks the gc lists in segments on two threads, or
 #           one node at a time with PYLEAK_THREADS=1: `objects --format=jsonl`
 #           (every node and edge of the graph) and `cycles --format=json` must
 #           be byte for byte the same either way.

@@ -36,7 +36,7 @@
 # chain --type builtins.list, referrers ADDR (an object left intact), report.
 # On heap damage, `types` must also print the same (stdout and stderr) with
 # PYLEAK_THREADS=1 (the census walks each gc list one node at a time) as with
-# two threads (from both ends; on damage it undoes that and walks one by one).
+# two threads (in segments; on damage it undoes that and walks one by one).
 #
 # Run by `make check` (automake parallel driver): PYLEAK_SRCDIR, PYLEAK_BUILDDIR
 # and PYLEAK_CORE come from AM_TESTS_ENVIRONMENT.  By hand:

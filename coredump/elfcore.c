@@ -414,6 +414,16 @@ void pl_core_release_pages(const struct pl_core *c)
 		madvise((void *)c->map, c->size, MADV_DONTNEED);
 }
 
+void pl_core_release_below(const struct pl_core *c, const void *data)
+{
+	const uint8_t *m = c->map, *d = data;
+	if (!c->owns_map || c->compression || !m || d <= m || d > m + c->size)
+		return;
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), n = (size_t)(d - m) / page * page;
+	if (n)
+		madvise((void *)m, n, MADV_DONTNEED);
+}
+
 int pl_core_signal(const struct pl_core *c, int *thread)
 {
 	const struct pl_core_thread *ct = pl_core_crashing_thread(c);

@@ -87,6 +87,8 @@ void pl_core_free(struct pl_core *core);
  * again from the page cache when touched); nothing for a decompressed core.
  * For when the bulk of the reading is done. */
 void pl_core_release_pages(const struct pl_core *c);
+/* The same for the core's pages before `data` (a pointer into its data). */
+void pl_core_release_below(const struct pl_core *c, const void *data);
 
 /* Value of an auxv entry, or 0 when absent. */
 uint64_t pl_core_auxv(const struct pl_core *core, uint64_t type);

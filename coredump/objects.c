@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <sys/mman.h>
 
+#include "bigarray.h"
 #include "program.h"
 #include "traverse.h"
 
@@ -710,7 +711,7 @@ void pl_heap_release(struct pl_heap *h)
 	}
 	if (h->types)
 		munmap(h->types, h->captypes * sizeof(*h->types));
-	free(h->objs);
+	pl_big_free(h->objs, h->capobjs * sizeof(*h->objs));
 	pl_addrmap_release(&h->type_index);
 	index_release(h);
 	for (size_t i = 0; i < h->ntrav; i++)
@@ -794,6 +795,33 @@ static uint32_t *hashed_slot(struct pl_heap *h, uint64_t addr, uint16_t **tagp)
 	return &h->islots[s];
 }
 
+/* Reserve the chunks of the direct index: a chunk per MiB of the address
+ * space that holds memory (objects are nowhere else). */
+static void index_pool(struct pl_heap *h)
+{
+	h->ipool_tried = true;
+	if (!h->p)
+		return;
+	const struct pl_as *as = &h->p->as;
+	size_t n = 0;
+	uint64_t last = UINT64_MAX;
+	for (size_t i = 0; i < as->n; i++) {
+		uint64_t lo = as->r[i].start >> 20, hi = (as->r[i].end - 1) >> 20;
+		if (lo == last)
+			lo++;
+		if (hi >= lo)
+			n += (size_t)(hi - lo + 1);
+		last = hi;
+	}
+	size_t size = n * (sizeof(uint32_t) << PL_IDX_CHUNK_BITS);
+	void *m = size ? mmap(NULL, size, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0) : MAP_FAILED;
+	if (m != MAP_FAILED) {
+		h->ipool = m;
+		h->ipool_size = size;
+	}
+}
+
 /* The direct slot for addr, its chunk made if need be; NULL when out of
  * memory. */
 static uint32_t *direct_slot(struct pl_heap *h, uint64_t addr)
@@ -805,11 +833,18 @@ static uint32_t *direct_slot(struct pl_heap *h, uint64_t addr)
 		return NULL;
 	uint32_t **c = &(*l2)[(addr >> 20) & ((1u << PL_IDX_L2_BITS) - 1)];
 	if (!*c) {
-		/* its own mapping: zero, and its pages appear as they are written */
-		void *m = mmap(NULL, sizeof(uint32_t) << PL_IDX_CHUNK_BITS, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (m == MAP_FAILED)
+		/* zero, and its pages appear as they are written */
+		const size_t chunk = sizeof(uint32_t) << PL_IDX_CHUNK_BITS;
+		if (!h->ipool_tried)
+			index_pool(h);
+		void *m;
+		if (h->ipool && h->ipool_used + chunk <= h->ipool_size) {
+			m = h->ipool + h->ipool_used;
+			h->ipool_used += chunk;
+		} else if ((m = mmap(NULL, chunk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+				     0)) == MAP_FAILED) {
 			return NULL;
+		}
 		*c = m;
 	}
 	return &(*c)[(addr >> 4) & ((1u << PL_IDX_CHUNK_BITS) - 1)];
@@ -821,13 +856,17 @@ static void index_release(struct pl_heap *h)
 		for (size_t i = 0; i < (size_t)1 << PL_IDX_L1_BITS; i++) {
 			if (!h->idir[i])
 				continue;
-			for (size_t j = 0; j < (size_t)1 << PL_IDX_L2_BITS; j++)
-				if (h->idir[i][j])
-					munmap(h->idir[i][j], sizeof(uint32_t) << PL_IDX_CHUNK_BITS);
+			for (size_t j = 0; j < (size_t)1 << PL_IDX_L2_BITS; j++) {
+				uint8_t *c = (uint8_t *)h->idir[i][j];
+				if (c && !(c >= h->ipool && c < h->ipool + h->ipool_size))
+					munmap(c, sizeof(uint32_t) << PL_IDX_CHUNK_BITS);
+			}
 			free(h->idir[i]);
 		}
 		free(h->idir);
 	}
+	if (h->ipool)
+		munmap(h->ipool, h->ipool_size);
 	free(h->islots);
 	free(h->itags);
 }
@@ -856,7 +895,7 @@ uint32_t pl_heap_add(struct pl_heap *h, const struct pl_obj *o, bool *dup)
 		size_t cap = h->capobjs ? h->capobjs + h->capobjs / 2 : 65536;
 		if (cap >= UINT32_MAX - 1)
 			return UINT32_MAX;
-		struct pl_obj *n = realloc(h->objs, cap * sizeof(*n));
+		struct pl_obj *n = pl_big_resize(h->objs, h->capobjs * sizeof(*n), cap * sizeof(*n));
 		if (!n)
 			return UINT32_MAX;
 		h->objs = n;
@@ -872,6 +911,43 @@ uint32_t pl_heap_add(struct pl_heap *h, const struct pl_obj *o, bool *dup)
 		h->icount++;
 	}
 	return id;
+}
+
+/* Number the n objects whose direct slots hold a mark (1 + generation) in
+ * address order: objs[id] gets the address and generation, the slot id + 1.
+ * false when out of memory. */
+static bool index_number(struct pl_heap *h, size_t n)
+{
+	h->objs = pl_big_resize(NULL, 0, n * sizeof(*h->objs));
+	if (!h->objs)
+		return false;
+	h->capobjs = n;
+	size_t id = 0;
+	for (size_t i = 0; h->idir && i < (size_t)1 << PL_IDX_L1_BITS; i++) {
+		uint32_t **l2 = h->idir[i];
+		for (size_t j = 0; l2 && j < (size_t)1 << PL_IDX_L2_BITS; j++) {
+			uint32_t *c = l2[j];
+			if (!c)
+				continue;
+			uint64_t base = (uint64_t)i << 32 | (uint64_t)j << 20;
+			const uint64_t *w = (const uint64_t *)c;   /* two slots at a time */
+			for (size_t k = 0; k < ((size_t)1 << PL_IDX_CHUNK_BITS) / 2; k++) {
+				if (!w[k])
+					continue;
+				for (size_t s = 2 * k; s < 2 * k + 2; s++) {
+					if (!c[s])
+						continue;
+					if (id == n)
+						return false;
+					h->objs[id] = (struct pl_obj){ .addr = base | (uint64_t)s << 4,
+								       .gen = (uint8_t)(c[s] - 1) };
+					c[s] = (uint32_t)++id;
+				}
+			}
+		}
+	}
+	h->nobjs = id;
+	return id == n;
 }
 
 /* A radix sort pass: turn a 16-bit digit histogram into each digit's first
@@ -954,7 +1030,7 @@ bool pl_heap_sort(struct pl_heap *h)
 void pl_heap_shrink(struct pl_heap *h)
 {
 	if (h->nobjs && h->nobjs < h->capobjs) {
-		struct pl_obj *n = realloc(h->objs, h->nobjs * sizeof(*n));
+		struct pl_obj *n = pl_big_resize(h->objs, h->capobjs * sizeof(*n), h->nobjs * sizeof(*n));
 		if (n) {
 			h->objs = n;
 			h->capobjs = h->nobjs;
@@ -1447,10 +1523,10 @@ static bool stitch(struct walk *w, const struct pl_addrmap *by_seed, int g, size
 	return cur == head && last == prev;
 }
 
-/* The nodes of every gc list (see above), in address order, each with its
- * generation in the low 4 bits; NULL when the lists must be walked one
- * node at a time instead. */
-static uint64_t *census_nodes(struct pl_heap *h, uint64_t limit, size_t *np)
+/* The nodes of every gc list (see above), in no particular order (sorted:
+ * in address order), each with its generation in the low 4 bits; NULL
+ * when the lists must be walked one node at a time instead. */
+static uint64_t *census_nodes(struct pl_heap *h, uint64_t limit, bool sorted, size_t *np)
 {
 	struct pl_program *p = h->p;
 	const struct pl_gcstate *gc = &p->rt.gc;
@@ -1502,7 +1578,7 @@ static uint64_t *census_nodes(struct pl_heap *h, uint64_t limit, size_t *np)
 	free(w.segs);
 	free(w.claimed);
 	pl_addrmap_release(&by_seed);
-	if (all && !sort_u64(all, n)) {
+	if (all && sorted && !sort_u64(all, n)) {
 		free(all);
 		all = NULL;
 	}
@@ -1520,7 +1596,7 @@ static struct pl_error *census_segmented(struct pl_heap *h, uint64_t limit, int 
 {
 	struct pl_program *p = h->p;
 	size_t n = 0;
-	uint64_t *all = census_nodes(h, limit, &n);
+	uint64_t *all = census_nodes(h, limit, true, &n);
 	*done = 0;
 	if (!all)
 		return NULL;
@@ -1605,27 +1681,31 @@ struct pl_error *pl_census_stage(struct pl_program *p, struct pl_heap *h, size_t
 	if (err)
 		return err;
 	size_t n = 0;
-	uint64_t *all = census_nodes(h, limit, &n);
+	uint64_t *all = census_nodes(h, limit, false, &n);
 	if (!all)
 		return pl_census(p, h);
-	/* the walk touched every object's page; the build reads them again in
-	 * address order, a few at a time */
-	pl_core_release_pages(p->core);
+	/* The index puts them in address order: each object's slot is marked
+	 * with 1 + its generation, then the marks are numbered in address
+	 * order. (The walk touched every object's page: the build reads them
+	 * again in that order and gives back those behind it.) */
 	const uint64_t head = (uint64_t)p->L.sizeof_gc_head;
-	for (size_t i = 0; i < n; i++) {
-		struct pl_obj o = { .addr = (all[i] & ~(uint64_t)15) + head, .gen = (uint8_t)(all[i] & 15) };
-		bool seen;
-		if (pl_heap_add(h, &o, &seen) == UINT32_MAX) {
-			free(all);
-			return pl_error(PL_E_NOMEM, "out of memory at %zu objects", h->nobjs);
-		}
-		if (seen) {   /* on two lists: the one-by-one walk says where */
+	bool dup = false;
+	for (size_t i = 0; i < n && !dup; i++) {
+		uint64_t addr = (all[i] & ~(uint64_t)15) + head;
+		uint32_t *s = pl_heap_direct(addr) ? direct_slot(h, addr) : NULL;
+		if (!s) {   /* out of memory, or an address the direct map cannot hold */
 			free(all);
 			pl_heap_release(h);
 			return pl_census(p, h);
 		}
+		dup = *s != 0;
+		*s = (uint32_t)(all[i] & 15) + 1;
 	}
 	free(all);
+	if (dup || !index_number(h, n)) {   /* on two lists: the one-by-one walk says where */
+		pl_heap_release(h);
+		return pl_census(p, h);
+	}
 	*staged = n;
 	return NULL;
 }

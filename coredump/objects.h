@@ -81,6 +81,12 @@ struct pl_heap {
 	 * untouched pages cost nothing. Neighbours in memory share cache lines,
 	 * and a lookup never compares keys. */
 	uint32_t ***idir;
+	/* the chunks, cut from one reservation over as many MiB as the
+	 * address space touches (its untouched pages cost nothing, and it is
+	 * given back at once); chunks beyond it are mappings of their own */
+	uint8_t *ipool;
+	size_t ipool_size, ipool_used;
+	bool ipool_tried;
 	/* other addresses (8-byte aligned static objects, or above 2^48): open
 	 * addressing over slots that hold indices, keys compared via objs */
 	uint32_t *islots;

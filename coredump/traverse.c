@@ -799,6 +799,31 @@ enum pl_trav pl_traverse(struct pl_heap *h, uint64_t obj, const struct pl_type *
 	return c.result;
 }
 
+void pl_traverse_prefetch(struct pl_heap *h, uint64_t obj, const struct pl_type *t)
+{
+	const struct pl_layout *L = &h->p->L;
+	int64_t off;
+	switch (t->kind) {
+	case PL_K_DICT:
+		off = L->dict_keys;
+		break;
+	case PL_K_LIST:
+		off = L->list_items;
+		break;
+	case PL_K_SET:
+	case PL_K_FROZENSET:
+		off = L->set_table;
+		break;
+	default:
+		return;
+	}
+	uint64_t table;
+	const uint8_t *q;
+	if (off >= 0 && pl_as_u64(&h->p->as, obj + (uint64_t)off, &table) == 0 &&
+	    (q = pl_as_ptr(&h->p->as, table, 64)) != NULL)
+		__builtin_prefetch(q);
+}
+
 enum pl_trav pl_traverse_iframe(struct pl_heap *h, uint64_t iframe, pl_visit_fn fn, void *ctx)
 {
 	struct tctx c = { h, h->p, &h->p->L, fn, ctx, NULL, PL_TRAV_EXACT, 0 };

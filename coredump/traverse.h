@@ -55,6 +55,9 @@ enum pl_trav pl_traverse(struct pl_heap *h, uint64_t obj, const struct pl_type *
 /* Visit what a 3.11+ _PyInterpreterFrame (not an object: it lives on a
  * thread's data stack) holds: f_locals, func, code and its locals and stack,
  * as _PyFrame_Traverse does. */
+/* Hint the cache ahead of pl_traverse(h, obj, t) (obj's own first bytes
+ * should be in it already): the table a dict, list or set keeps apart. */
+void pl_traverse_prefetch(struct pl_heap *h, uint64_t obj, const struct pl_type *t);
 enum pl_trav pl_traverse_iframe(struct pl_heap *h, uint64_t iframe, pl_visit_fn visit, void *ctx);
 
 /* The symbol name of a type's tp_traverse ("list_traverse"), or NULL. */

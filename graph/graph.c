@@ -4,17 +4,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "coredump/bigarray.h"
 #include "coredump/program.h"
 #include "coredump/traverse.h"
 
 struct build {
 	struct pl_graph *g;
 	struct pl_heap *h;
-	uint32_t *dst;
-	uint64_t n, cap;
+	uint64_t n, cap;         /* edges in g->dst, its room */
 	struct pl_error *err;
 	uint64_t last_static_lo, last_static_hi;
 	uint64_t *pend;          /* targets collected for the current batch */
+	uint32_t *pid;           /* their ids, UINT32_MAX: not known yet */
 	size_t npend, cappend;
 };
 
@@ -79,11 +80,14 @@ static int on_edge(void *ctx, uint64_t target, const struct pl_edge *e)
 	if (b->npend == b->cappend) {
 		size_t cap = b->cappend ? b->cappend * 2 : 4096;
 		uint64_t *p = realloc(b->pend, cap * sizeof(*p));
-		if (!p) {
+		if (p)
+			b->pend = p;
+		uint32_t *q = p ? realloc(b->pid, cap * sizeof(*q)) : NULL;
+		if (!q) {
 			b->err = pl_error(PL_E_NOMEM, "out of memory building the graph");
 			return 1;
 		}
-		b->pend = p;
+		b->pid = q;
 		b->cappend = cap;
 	}
 	b->pend[b->npend++] = target;
@@ -98,16 +102,17 @@ static bool push_edge(struct build *b, uint32_t id)
 			b->err = pl_error(PL_E_NOMEM, "more than 2^32 references; too large a heap");
 			return false;
 		}
-		uint32_t *d = realloc(b->dst, cap * sizeof(*d));
+		uint32_t *d = pl_big_resize(b->g->dst, b->g->dst_bytes, cap * sizeof(*d));
 		if (!d) {
 			b->err = pl_error(PL_E_NOMEM, "out of memory at %llu references",
 					  (unsigned long long)b->n);
 			return false;
 		}
-		b->dst = d;
+		b->g->dst = d;
+		b->g->dst_bytes = cap * sizeof(*d);
 		b->cap = cap;
 	}
-	b->dst[b->n++] = id;
+	b->g->dst[b->n++] = id;
 	return true;
 }
 
@@ -115,6 +120,29 @@ static bool known_object(void *ctx, uint64_t addr)
 {
 	struct build *b = ctx;
 	return pl_heap_find(b->h, addr) != UINT32_MAX;
+}
+
+/* The objects are read one after the other, each with what it keeps apart
+ * (a dict's keys, a list's items): fetch a few ahead into the cache. */
+static void prefetch_ahead(struct pl_heap *h, size_t k, size_t staged)
+{
+	struct pl_program *p = h->p;
+	if (k + 8 < h->nobjs) {
+		uint64_t a = h->objs[k + 8].addr;
+		const uint8_t *q = pl_as_ptr(&p->as, a - (k + 8 < staged ? (uint64_t)p->L.sizeof_gc_head : 0), 64);
+		if (q)
+			__builtin_prefetch(q);
+	}
+	if (k + 4 < h->nobjs) {
+		const struct pl_obj *o = &h->objs[k + 4];
+		uint32_t t = o->type;
+		uint64_t type;
+		if (k + 4 < staged)   /* not taken yet: a type met before, if it is one */
+			t = pl_as_u64(&p->as, o->addr + (uint64_t)p->L.ob_type, &type) == 0 ?
+				    pl_addrmap_get(&h->type_index, type) : UINT32_MAX;
+		if (t != UINT32_MAX)
+			pl_traverse_prefetch(h, o->addr, &h->types[t]);
+	}
 }
 
 /* staged: the first `staged` objects are still to be taken from the
@@ -127,12 +155,15 @@ static struct pl_error *build(struct pl_heap *h, struct pl_graph *g, size_t stag
 	struct build b = { .g = g, .h = h };
 	struct pl_program *p = h->p;
 	uint64_t bad_sizes = h->bad_sizes, census_bad = 0;
-	/* the census read the whole core: start without its pages */
-	pl_core_release_pages(h->p->core);
+	/* a census read the whole core: start without its pages, unless it
+	 * is staged, and the build reads them in address order */
+	if (!staged)
+		pl_core_release_pages(h->p->core);
 	size_t cap = h->nobjs + 1024;
-	g->off = malloc((cap + 1) * sizeof(*g->off));
+	g->off = pl_big_resize(NULL, 0, (cap + 1) * sizeof(*g->off));
 	if (!g->off)
 		return pl_error(PL_E_NOMEM, "out of memory");
+	g->off_bytes = (cap + 1) * sizeof(*g->off);
 	/* h->nobjs grows while we go: untracked referents are traversed too
 	 * (their edges matter for reachability and retained sizes). */
 	uint32_t counts[BATCH];
@@ -142,29 +173,26 @@ static struct pl_error *build(struct pl_heap *h, struct pl_graph *g, size_t stag
 		if (end + 1 >= cap) {
 			while (end + 1 >= cap)
 				cap += cap / 2;
-			uint32_t *o = realloc(g->off, (cap + 1) * sizeof(*o));
+			uint32_t *o = pl_big_resize(g->off, g->off_bytes, (cap + 1) * sizeof(*o));
 			if (!o) {
-				free(b.dst);
 				free(b.pend);
+				free(b.pid);
+				pl_graph_release(g);
 				return pl_error(PL_E_NOMEM, "out of memory");
 			}
 			g->off = o;
+			g->off_bytes = (cap + 1) * sizeof(*o);
 		}
 		b.npend = 0;
 		for (size_t k = i; k < end; k++) {
 			size_t before = b.npend;
+			prefetch_ahead(h, k, staged);
 			if (k < staged) {
-				if (k + 8 < staged) {
-					const uint8_t *q = pl_as_ptr(&p->as, h->objs[k + 8].addr - (uint64_t)p->L.sizeof_gc_head, 64);
-					if (q)
-						__builtin_prefetch(q);
-				}
 				uint64_t bad = h->bad_sizes;
 				if (!pl_census_take(h, (uint32_t)k)) {
-					free(b.dst);
 					free(b.pend);
-					free(g->off);
-					memset(g, 0, sizeof(*g));
+					free(b.pid);
+					pl_graph_release(g);
 					*damaged = true;
 					return NULL;
 				}
@@ -175,8 +203,9 @@ static struct pl_error *build(struct pl_heap *h, struct pl_graph *g, size_t stag
 			if (!(o->flags & PL_OF_STATIC) || k < g->ntracked)
 				r = pl_traverse(h, o->addr, &h->types[o->type], on_edge, &b, known_object);
 			if (b.err) {
-				free(b.dst);
 				free(b.pend);
+				free(b.pid);
+				pl_graph_release(g);
 				return b.err;
 			}
 			o->flags = (uint8_t)((o->flags & ~PL_OF_TRAV_MASK) | ((unsigned)r << PL_OF_TRAV_SHIFT));
@@ -186,32 +215,52 @@ static struct pl_error *build(struct pl_heap *h, struct pl_graph *g, size_t stag
 		}
 		for (size_t j = 0; j < b.npend; j++)
 			pl_heap_prefetch(h, b.pend[j]);
+		/* the objects met for the first time are read next: their headers
+		 * are fetched ahead too */
+		for (size_t j = 0; j < b.npend; j++) {
+			if ((b.pid[j] = pl_heap_find(h, b.pend[j])) != UINT32_MAX)
+				continue;
+			const uint8_t *q = pl_as_ptr(&p->as, b.pend[j], 32);
+			if (q) {
+				__builtin_prefetch(q);
+				__builtin_prefetch(q + 31);
+			}
+		}
 		size_t j = 0;
 		for (size_t k = i; k < end; k++) {
 			g->off[k] = (uint32_t)b.n;
 			for (uint32_t c = 0; c < counts[k - i]; c++) {
-				uint64_t target = b.pend[j++];
-				uint32_t id = pl_heap_find(h, target);
-				if (id == UINT32_MAX)
+				uint64_t target = b.pend[j];
+				uint32_t id = b.pid[j++];
+				if (id == UINT32_MAX && (id = pl_heap_find(h, target)) == UINT32_MAX)
 					id = add_untracked(&b, target);
 				if (id == PL_NONE) {
 					g->wild++;
 					continue;
 				}
 				if (!push_edge(&b, id)) {
-					free(b.dst);
 					free(b.pend);
+					free(b.pid);
+					pl_graph_release(g);
 					return b.err;
 				}
 			}
 		}
 		i = end;
 		/* the core's pages are read once per object: do not let them all
-		 * stay resident next to the growing arrays */
-		if (++batches % RELEASE_BATCHES == 0)
-			pl_core_release_pages(h->p->core);
+		 * stay resident next to the growing arrays. The gc objects come in
+		 * address order: those before the next one are done with (reads
+		 * of them here and there fault them in again). */
+		if (++batches % RELEASE_BATCHES == 0) {
+			const uint8_t *next = i < g->ntracked ? pl_as_ptr(&p->as, h->objs[i].addr, 1) : NULL;
+			if (next)
+				pl_core_release_below(p->core, next);
+			else
+				pl_core_release_pages(p->core);
+		}
 	}
 	free(b.pend);
+	free(b.pid);
 	/* read through: later steps read the core only here and there (roots,
 	 * labels), and its pages would stay next to their arrays */
 	pl_core_release_pages(h->p->core);
@@ -220,15 +269,18 @@ static struct pl_error *build(struct pl_heap *h, struct pl_graph *g, size_t stag
 	pl_warn_bad_sizes(h, bad_sizes + census_bad);
 	g->n = (uint32_t)h->nobjs;
 	g->off[g->n] = (uint32_t)b.n;
-	g->dst = b.dst;
 	g->nedges = b.n;
 	/* give back the growth slack */
-	uint32_t *d = b.n ? realloc(g->dst, b.n * sizeof(*d)) : NULL;
-	if (d)
+	uint32_t *d = pl_big_resize(g->dst, g->dst_bytes, b.n * sizeof(*d));
+	if (d) {
 		g->dst = d;
-	uint32_t *o = realloc(g->off, ((size_t)g->n + 1) * sizeof(*o));
-	if (o)
+		g->dst_bytes = b.n * sizeof(*d);
+	}
+	uint32_t *o = pl_big_resize(g->off, g->off_bytes, ((size_t)g->n + 1) * sizeof(*o));
+	if (o) {
 		g->off = o;
+		g->off_bytes = ((size_t)g->n + 1) * sizeof(*o);
+	}
 	pl_heap_shrink(h);
 	return NULL;
 }
@@ -260,8 +312,8 @@ struct pl_error *pl_graph_build_staged(struct pl_heap *h, struct pl_graph *g, si
 
 void pl_graph_release(struct pl_graph *g)
 {
-	free(g->off);
-	free(g->dst);
+	pl_big_free(g->off, g->off_bytes);
+	pl_big_free(g->dst, g->dst_bytes);
 	free(g->roff);
 	free(g->rsrc);
 	free(g->ext);

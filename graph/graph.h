@@ -20,6 +20,7 @@ struct pl_graph {
 	uint32_t ntracked;       /* the first ntracked are on gc lists */
 	uint32_t *off;           /* n + 1 */
 	uint32_t *dst;           /* edges */
+	size_t off_bytes, dst_bytes; /* their arrays' sizes (coredump/bigarray.h) */
 	uint64_t nedges;
 	/* per node, in h->objs[i].flags: how its edges were found (pl_trav_of)
 	 * and whether gc would free it (pl_unreachable) */

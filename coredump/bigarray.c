@@ -33,6 +33,13 @@ void pl_big_free(void *p, size_t bytes)
 	(void)bytes;
 	free(p);
 }
+
+void pl_big_populate(void *p, size_t from, size_t to)
+{
+	(void)p;
+	(void)from;
+	(void)to;
+}
 #else
 void *pl_big_resize(void *p, size_t old_bytes, size_t new_bytes)
 {
@@ -56,5 +63,18 @@ void pl_big_free(void *p, size_t bytes)
 {
 	if (p)
 		munmap(p, pages(bytes));
+}
+void pl_big_populate(void *p, size_t from, size_t to)
+{
+#ifdef MADV_POPULATE_WRITE
+	size_t page = pages(1);
+	from = from / page * page;
+	if (p && to > from)
+		madvise((char *)p + from, to - from, MADV_POPULATE_WRITE);
+#else
+	(void)p;
+	(void)from;
+	(void)to;
+#endif
 }
 #endif

@@ -12,6 +12,9 @@
  * Under AddressSanitizer these are malloc'd, so that it checks their
  * bounds. */
 void *pl_big_resize(void *p, size_t old_bytes, size_t new_bytes);
+/* Map in the pages of bytes [from, to) of p ahead of their first write
+ * (MADV_POPULATE_WRITE); a hint, which may do nothing. */
+void pl_big_populate(void *p, size_t from, size_t to);
 /* Free an array of `bytes` (its size at the last resize); NULL is fine. */
 void pl_big_free(void *p, size_t bytes);
 

@@ -871,6 +871,25 @@ static void index_release(struct pl_heap *h)
 	free(h->itags);
 }
 
+bool pl_heap_reserve(struct pl_heap *h, size_t n)
+{
+	if (n <= h->capobjs)
+		return true;
+	size_t cap = h->capobjs ? h->capobjs + h->capobjs / 2 : 65536;
+	if (cap < n)
+		cap = n;
+	if (cap >= UINT32_MAX - 1)
+		cap = UINT32_MAX - 2;
+	if (cap < n)
+		return false;
+	struct pl_obj *o = pl_big_resize(h->objs, h->capobjs * sizeof(*o), cap * sizeof(*o));
+	if (!o)
+		return false;
+	h->objs = o;
+	h->capobjs = cap;
+	return true;
+}
+
 uint32_t pl_heap_add(struct pl_heap *h, const struct pl_obj *o, bool *dup)
 {
 	*dup = false;
@@ -891,16 +910,8 @@ uint32_t pl_heap_add(struct pl_heap *h, const struct pl_obj *o, bool *dup)
 			return *hslot;
 		}
 	}
-	if (h->nobjs == h->capobjs) {
-		size_t cap = h->capobjs ? h->capobjs + h->capobjs / 2 : 65536;
-		if (cap >= UINT32_MAX - 1)
-			return UINT32_MAX;
-		struct pl_obj *n = pl_big_resize(h->objs, h->capobjs * sizeof(*n), cap * sizeof(*n));
-		if (!n)
-			return UINT32_MAX;
-		h->objs = n;
-		h->capobjs = cap;
-	}
+	if (h->nobjs == h->capobjs && !pl_heap_reserve(h, h->nobjs + 1))
+		return UINT32_MAX;
 	uint32_t id = (uint32_t)h->nobjs++;
 	h->objs[id] = *o;
 	if (dslot) {

@@ -176,6 +176,9 @@ static inline void pl_heap_prefetch(const struct pl_heap *h, uint64_t addr)
 /* Append an object and index it. Returns its index, UINT32_MAX when out of
  * memory, or the existing index (with *dup set) when addr is already there. */
 uint32_t pl_heap_add(struct pl_heap *h, const struct pl_obj *o, bool *dup);
+/* Room for n objects in all, so that adding up to n does not move h->objs;
+ * false when out of memory. */
+bool pl_heap_reserve(struct pl_heap *h, size_t n);
 /* Renumber the objects in address order, index included; false when out of
  * memory (nothing changed). The census ends with it. */
 bool pl_heap_sort(struct pl_heap *h);

@@ -1,12 +1,96 @@
 #include "config.h"
 #include "graph.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "coredump/bigarray.h"
 #include "coredump/program.h"
 #include "coredump/traverse.h"
+
+/* The build's growing arrays (the objects, the edges, their offsets) need
+ * a fresh page every few hundred entries. With a second CPU a helper maps
+ * them in a little ahead of where the build writes (pl_big_populate), so
+ * that the build does not stop at each page fault. The build moves an array
+ * (grows it) only while holding `mu`, which the helper holds while it maps. */
+#define AHEAD_BYTES (4u << 20)
+#define AHEAD_STEP (1u << 20)
+
+struct ahead {
+	pthread_t tid;
+	bool running;
+	pthread_mutex_t mu;
+	_Atomic bool stop;
+	struct {
+		char *base;               /* under mu */
+		size_t cap;               /* bytes, under mu */
+		_Atomic size_t pos;       /* bytes written so far */
+		size_t done;              /* bytes mapped in (the helper's) */
+	} a[3];
+};
+
+enum { AH_OBJS, AH_DST, AH_OFF };
+
+static void *ahead_thread(void *arg)
+{
+	struct ahead *A = arg;
+	while (!atomic_load_explicit(&A->stop, memory_order_relaxed)) {
+		bool worked = false;
+		pthread_mutex_lock(&A->mu);
+		for (int k = 0; k < 3; k++) {
+			size_t want = atomic_load_explicit(&A->a[k].pos, memory_order_relaxed) + AHEAD_BYTES;
+			if (want > A->a[k].cap)
+				want = A->a[k].cap;
+			if (A->a[k].done < want) {
+				size_t to = A->a[k].done + AHEAD_STEP < want ? A->a[k].done + AHEAD_STEP : want;
+				pl_big_populate(A->a[k].base, A->a[k].done, to);
+				A->a[k].done = to;
+				worked = true;
+			}
+		}
+		pthread_mutex_unlock(&A->mu);
+		if (!worked) {
+			struct timespec ts = { 0, 50 * 1000 };
+			nanosleep(&ts, NULL);
+		}
+	}
+	return NULL;
+}
+
+/* Set array k's place (after a resize, or at the start), under mu. */
+static void ahead_set(struct ahead *A, int k, void *base, size_t cap, size_t pos)
+{
+	A->a[k].base = base;
+	A->a[k].cap = cap;
+	if (A->a[k].done < pos)
+		A->a[k].done = pos;
+	atomic_store_explicit(&A->a[k].pos, pos, memory_order_relaxed);
+}
+
+static void ahead_lock(struct ahead *A)
+{
+	if (A->running)
+		pthread_mutex_lock(&A->mu);
+}
+
+static void ahead_unlock(struct ahead *A)
+{
+	if (A->running)
+		pthread_mutex_unlock(&A->mu);
+}
+
+static void ahead_stop(struct ahead *A)
+{
+	if (!A->running)
+		return;
+	atomic_store(&A->stop, true);
+	pthread_join(A->tid, NULL);
+	pthread_mutex_destroy(&A->mu);
+	A->running = false;
+}
 
 struct build {
 	struct pl_graph *g;
@@ -14,6 +98,7 @@ struct build {
 	uint64_t n, cap;         /* edges in g->dst, its room */
 	struct pl_error *err;
 	uint64_t last_static_lo, last_static_hi;
+	struct ahead ahead;
 	uint64_t *pend;          /* targets collected for the current batch */
 	uint32_t *pid;           /* their ids, UINT32_MAX: not known yet */
 	size_t npend, cappend;
@@ -94,25 +179,47 @@ static int on_edge(void *ctx, uint64_t target, const struct pl_edge *e)
 	return 0;
 }
 
-static bool push_edge(struct build *b, uint32_t id)
+/* Room for `more` edges and objects (a batch's resolution adds at most one
+ * of each per target); false (b->err set) when out of memory. */
+static bool make_room(struct build *b, size_t more)
 {
-	if (b->n == b->cap) {
+	struct pl_heap *h = b->h;
+	struct pl_graph *g = b->g;
+	if (b->n + more > b->cap) {
 		uint64_t cap = b->cap ? b->cap + b->cap / 2 : (1u << 20);
+		if (cap < b->n + more)
+			cap = b->n + more;
 		if (cap > UINT32_MAX) {
 			b->err = pl_error(PL_E_NOMEM, "more than 2^32 references; too large a heap");
 			return false;
 		}
-		uint32_t *d = pl_big_resize(b->g->dst, b->g->dst_bytes, cap * sizeof(*d));
+		ahead_lock(&b->ahead);
+		uint32_t *d = pl_big_resize(g->dst, g->dst_bytes, cap * sizeof(*d));
+		if (d) {
+			g->dst = d;
+			g->dst_bytes = cap * sizeof(*d);
+			b->cap = cap;
+			ahead_set(&b->ahead, AH_DST, d, g->dst_bytes, b->n * sizeof(*d));
+		}
+		ahead_unlock(&b->ahead);
 		if (!d) {
 			b->err = pl_error(PL_E_NOMEM, "out of memory at %llu references",
 					  (unsigned long long)b->n);
 			return false;
 		}
-		b->g->dst = d;
-		b->g->dst_bytes = cap * sizeof(*d);
-		b->cap = cap;
 	}
-	b->g->dst[b->n++] = id;
+	if (h->nobjs + more > h->capobjs) {
+		ahead_lock(&b->ahead);
+		bool ok = pl_heap_reserve(h, h->nobjs + more);
+		if (ok)
+			ahead_set(&b->ahead, AH_OBJS, h->objs, h->capobjs * sizeof(*h->objs),
+				  h->nobjs * sizeof(*h->objs));
+		ahead_unlock(&b->ahead);
+		if (!ok) {
+			b->err = pl_error(PL_E_NOMEM, "out of memory at %zu objects", h->nobjs);
+			return false;
+		}
+	}
 	return true;
 }
 
@@ -145,6 +252,15 @@ static void prefetch_ahead(struct pl_heap *h, size_t k, size_t staged)
 	}
 }
 
+/* After a failure: the helper stopped, everything given back. */
+static void build_free(struct build *b)
+{
+	ahead_stop(&b->ahead);
+	free(b->pend);
+	free(b->pid);
+	pl_graph_release(b->g);
+}
+
 /* staged: the first `staged` objects are still to be taken from the
  * census (pl_census_stage); *damaged is set when one of them cannot be. */
 static struct pl_error *build(struct pl_heap *h, struct pl_graph *g, size_t staged, bool *damaged)
@@ -164,6 +280,14 @@ static struct pl_error *build(struct pl_heap *h, struct pl_graph *g, size_t stag
 	if (!g->off)
 		return pl_error(PL_E_NOMEM, "out of memory");
 	g->off_bytes = (cap + 1) * sizeof(*g->off);
+	if (pl_threads() > 1 && pthread_mutex_init(&b.ahead.mu, NULL) == 0) {
+		ahead_set(&b.ahead, AH_OBJS, h->objs, h->capobjs * sizeof(*h->objs),
+			  h->nobjs * sizeof(*h->objs));
+		ahead_set(&b.ahead, AH_OFF, g->off, g->off_bytes, 0);
+		b.ahead.running = pthread_create(&b.ahead.tid, NULL, ahead_thread, &b.ahead) == 0;
+		if (!b.ahead.running)
+			pthread_mutex_destroy(&b.ahead.mu);
+	}
 	/* h->nobjs grows while we go: untracked referents are traversed too
 	 * (their edges matter for reachability and retained sizes). */
 	uint32_t counts[BATCH];
@@ -173,15 +297,18 @@ static struct pl_error *build(struct pl_heap *h, struct pl_graph *g, size_t stag
 		if (end + 1 >= cap) {
 			while (end + 1 >= cap)
 				cap += cap / 2;
+			ahead_lock(&b.ahead);
 			uint32_t *o = pl_big_resize(g->off, g->off_bytes, (cap + 1) * sizeof(*o));
+			if (o) {
+				g->off = o;
+				g->off_bytes = (cap + 1) * sizeof(*o);
+				ahead_set(&b.ahead, AH_OFF, o, g->off_bytes, i * sizeof(*o));
+			}
+			ahead_unlock(&b.ahead);
 			if (!o) {
-				free(b.pend);
-				free(b.pid);
-				pl_graph_release(g);
+				build_free(&b);
 				return pl_error(PL_E_NOMEM, "out of memory");
 			}
-			g->off = o;
-			g->off_bytes = (cap + 1) * sizeof(*o);
 		}
 		b.npend = 0;
 		for (size_t k = i; k < end; k++) {
@@ -190,9 +317,7 @@ static struct pl_error *build(struct pl_heap *h, struct pl_graph *g, size_t stag
 			if (k < staged) {
 				uint64_t bad = h->bad_sizes;
 				if (!pl_census_take(h, (uint32_t)k)) {
-					free(b.pend);
-					free(b.pid);
-					pl_graph_release(g);
+					build_free(&b);
 					*damaged = true;
 					return NULL;
 				}
@@ -203,15 +328,17 @@ static struct pl_error *build(struct pl_heap *h, struct pl_graph *g, size_t stag
 			if (!(o->flags & PL_OF_STATIC) || k < g->ntracked)
 				r = pl_traverse(h, o->addr, &h->types[o->type], on_edge, &b, known_object);
 			if (b.err) {
-				free(b.pend);
-				free(b.pid);
-				pl_graph_release(g);
+				build_free(&b);
 				return b.err;
 			}
 			o->flags = (uint8_t)((o->flags & ~PL_OF_TRAV_MASK) | ((unsigned)r << PL_OF_TRAV_SHIFT));
 			g->ninferred += r == PL_TRAV_INFERRED;
 			g->nerrors += r == PL_TRAV_ERROR;
 			counts[k - i] = (uint32_t)(b.npend - before);
+		}
+		if (!make_room(&b, b.npend)) {
+			build_free(&b);
+			return b.err;
 		}
 		for (size_t j = 0; j < b.npend; j++)
 			pl_heap_prefetch(h, b.pend[j]);
@@ -238,15 +365,13 @@ static struct pl_error *build(struct pl_heap *h, struct pl_graph *g, size_t stag
 					g->wild++;
 					continue;
 				}
-				if (!push_edge(&b, id)) {
-					free(b.pend);
-					free(b.pid);
-					pl_graph_release(g);
-					return b.err;
-				}
+				g->dst[b.n++] = id;   /* make_room made room */
 			}
 		}
 		i = end;
+		atomic_store_explicit(&b.ahead.a[AH_OBJS].pos, h->nobjs * sizeof(*h->objs), memory_order_relaxed);
+		atomic_store_explicit(&b.ahead.a[AH_DST].pos, b.n * sizeof(*g->dst), memory_order_relaxed);
+		atomic_store_explicit(&b.ahead.a[AH_OFF].pos, i * sizeof(*g->off), memory_order_relaxed);
 		/* the core's pages are read once per object: do not let them all
 		 * stay resident next to the growing arrays. The gc objects come in
 		 * address order: those before the next one are done with (reads
@@ -259,6 +384,7 @@ static struct pl_error *build(struct pl_heap *h, struct pl_graph *g, size_t stag
 				pl_core_release_pages(p->core);
 		}
 	}
+	ahead_stop(&b.ahead);
 	free(b.pend);
 	free(b.pid);
 	/* read through: later steps read the core only here and there (roots,

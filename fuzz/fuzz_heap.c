@@ -78,7 +78,6 @@ static size_t nobjs, nstructs;
 static FILE *devnull;
 static const uint8_t *in_data;
 static size_t in_size;
-static bool strict;            /* PYLEAK_FUZZ_STRICT: no allowance for known issues */
 /* A program opened once on work: the address space reads work's bytes, so
  * patches to objects show through without reopening libpython and its DWARF
  * (the runtime summary read at open time stays that of the pristine core). */
@@ -159,7 +158,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	const char *path = core_path();
-	strict = getenv("PYLEAK_FUZZ_STRICT") && *getenv("PYLEAK_FUZZ_STRICT");
 	int fd = open(path, O_RDONLY);
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) != 0 || st.st_size <= 0) {
@@ -367,12 +365,6 @@ static void report(struct run *r, uint8_t opts, uint32_t focus)
 		if (fclose(f) != 0)
 			abort();
 		bool ok = fz_json_valid((const unsigned char *)buf, blen, fmt == PL_FMT_JSONL);
-		/* Known (fuzz/regressions/fuzz_heap/report-jsonl-split-line): the
-		 * JSON Lines report breaks its one object over two lines (a "\n"
-		 * before the closing brace). Accept it as one JSON document until
-		 * it is fixed, unless PYLEAK_FUZZ_STRICT is set (run.sh regress). */
-		if (!ok && fmt == PL_FMT_JSONL && !strict)
-			ok = fz_json_valid((const unsigned char *)buf, blen, false);
 		if (!ok)
 			fz_fail("report is not valid JSON", in_data, in_size, buf, blen);
 		free(buf);

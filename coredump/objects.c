@@ -1657,14 +1657,13 @@ static struct pl_error *census_start(struct pl_program *p, struct pl_heap *h, ui
 	return NULL;
 }
 
-struct pl_error *pl_census(struct pl_program *p, struct pl_heap *h)
+/* The census after census_start; segmented: try the segmented walk first. */
+static struct pl_error *census_lists(struct pl_program *p, struct pl_heap *h, uint64_t limit,
+				     bool segmented)
 {
-	uint64_t limit;
-	struct pl_error *err = census_start(p, h, &limit);
-	if (err)
-		return err;
-	int done;
-	if ((err = census_segmented(h, limit, &done)))
+	struct pl_error *err;
+	int done = 0;
+	if (segmented && (err = census_segmented(h, limit, &done)))
 		return err;
 	const struct pl_gcstate *gc = &p->rt.gc;
 	for (int g = 0; g < 4 && !done; g++) {
@@ -1684,6 +1683,21 @@ struct pl_error *pl_census(struct pl_program *p, struct pl_heap *h)
 	return NULL;
 }
 
+struct pl_error *pl_census(struct pl_program *p, struct pl_heap *h)
+{
+	uint64_t limit;
+	struct pl_error *err = census_start(p, h, &limit);
+	return err ? err : census_lists(p, h, limit, true);
+}
+
+struct pl_error *pl_census_one_by_one(struct pl_program *p, struct pl_heap *h)
+{
+	pl_heap_release(h);
+	uint64_t limit;
+	struct pl_error *err = census_start(p, h, &limit);
+	return err ? err : census_lists(p, h, limit, false);
+}
+
 struct pl_error *pl_census_stage(struct pl_program *p, struct pl_heap *h, size_t *staged)
 {
 	*staged = 0;
@@ -1693,29 +1707,26 @@ struct pl_error *pl_census_stage(struct pl_program *p, struct pl_heap *h, size_t
 		return err;
 	size_t n = 0;
 	uint64_t *all = census_nodes(h, limit, false, &n);
-	if (!all)
-		return pl_census(p, h);
+	if (!all)   /* the segmented walk failed (or cannot be done): no second try */
+		return census_lists(p, h, limit, false);
 	/* The index puts them in address order: each object's slot is marked
 	 * with 1 + its generation, then the marks are numbered in address
 	 * order. (The walk touched every object's page: the build reads them
 	 * again in that order and gives back those behind it.) */
 	const uint64_t head = (uint64_t)p->L.sizeof_gc_head;
-	bool dup = false;
-	for (size_t i = 0; i < n && !dup; i++) {
+	bool ok = true;
+	for (size_t i = 0; i < n && ok; i++) {
 		uint64_t addr = (all[i] & ~(uint64_t)15) + head;
+		/* NULL: out of memory, or an address the direct map cannot hold */
 		uint32_t *s = pl_heap_direct(addr) ? direct_slot(h, addr) : NULL;
-		if (!s) {   /* out of memory, or an address the direct map cannot hold */
-			free(all);
-			pl_heap_release(h);
-			return pl_census(p, h);
-		}
-		dup = *s != 0;
-		*s = (uint32_t)(all[i] & 15) + 1;
+		ok = s && !*s;   /* a mark already: on two lists */
+		if (ok)
+			*s = (uint32_t)(all[i] & 15) + 1;
 	}
 	free(all);
-	if (dup || !index_number(h, n)) {   /* on two lists: the one-by-one walk says where */
+	if (!ok || !index_number(h, n)) {   /* the one-by-one walk says where */
 		pl_heap_release(h);
-		return pl_census(p, h);
+		return census_lists(p, h, limit, false);
 	}
 	*staged = n;
 	return NULL;

@@ -124,11 +124,15 @@ unsigned pl_threads(void);
  * PL_E_STATE if the core was taken during a collection, unless forced.
  * The objects are then in address order (ids follow addresses). */
 struct pl_error *pl_census(struct pl_program *p, struct pl_heap *h);
+/* The same with each list walked one node at a time (after damage met in a
+ * segmented one, which need not be walked again); h is released first. */
+struct pl_error *pl_census_one_by_one(struct pl_program *p, struct pl_heap *h);
 /* The census in two stages, for the graph build, which then reads the core
  * once for both: pl_census_stage walks the lists and indexes their objects
  * by address (ids final, in address order) and sets *staged to their
  * number; pl_census_take(h, id) reads the header, type and size of one of
- * them (false: unreadable; the caller then starts over with pl_census).
+ * them (false: unreadable; the caller then starts over with
+ * pl_census_one_by_one).
  * When the lists cannot be walked in segments (one CPU, damage, a
  * collection under way), it does the whole census and *staged is 0. */
 struct pl_error *pl_census_stage(struct pl_program *p, struct pl_heap *h, size_t *staged);

@@ -430,8 +430,7 @@ struct pl_error *pl_graph_build_staged(struct pl_heap *h, struct pl_graph *g, si
 	 * says where they are damaged */
 	while (p->nwarnings > nwarnings)
 		free(p->warnings[--p->nwarnings]);
-	pl_heap_release(h);
-	if ((err = pl_census(p, h)))
+	if ((err = pl_census_one_by_one(p, h)))
 		return err;
 	return build(h, g, 0, &damaged);
 }

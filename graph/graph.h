@@ -52,7 +52,8 @@ static inline bool pl_unreachable(const struct pl_graph *g, uint32_t i)
 struct pl_error *pl_graph_build(struct pl_heap *h, struct pl_graph *g);
 /* The same from a staged census (pl_census_stage, which set `staged`): its
  * objects are taken as the build reaches them. When one cannot be, the
- * census is done again (pl_census) and the graph built from it. */
+ * census is done again one node at a time (pl_census_one_by_one) and the
+ * graph built from it. */
 struct pl_error *pl_graph_build_staged(struct pl_heap *h, struct pl_graph *g, size_t staged);
 void pl_graph_release(struct pl_graph *g);
 struct pl_error *pl_graph_reverse(struct pl_graph *g);

@@ -406,22 +406,26 @@ uint64_t pl_core_auxv(const struct pl_core *c, uint64_t type)
 	return 0;
 }
 
-void pl_core_release_pages(const struct pl_core *c)
+/* Give back the first n bytes' pages of the core's data. */
+static void release(const struct pl_core *c, size_t n)
 {
 	/* only a read-only mapping of the file: its pages come back from the
 	 * page cache; an anonymous (decompressed) one would come back zeroed */
-	if (c->owns_map && !c->compression && c->map && c->size)
-		madvise((void *)c->map, c->size, MADV_DONTNEED);
+	if (c->owns_map && !c->compression && c->map && n)
+		madvise((void *)c->map, n, MADV_DONTNEED);
+}
+
+void pl_core_release_pages(const struct pl_core *c)
+{
+	release(c, c->size);
 }
 
 void pl_core_release_below(const struct pl_core *c, const void *data)
 {
 	const uint8_t *m = c->map, *d = data;
-	if (!c->owns_map || c->compression || !m || d <= m || d > m + c->size)
-		return;
-	size_t page = (size_t)sysconf(_SC_PAGESIZE), n = (size_t)(d - m) / page * page;
-	if (n)
-		madvise((void *)m, n, MADV_DONTNEED);
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	if (m && d > m && d <= m + c->size)   /* whole pages only */
+		release(c, (size_t)(d - m) / page * page);
 }
 
 int pl_core_signal(const struct pl_core *c, int *thread)

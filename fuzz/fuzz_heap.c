@@ -11,8 +11,8 @@
  * layout, the files and the debug info stay valid and the decoders are what
  * meets the damage. Each input is applied to a private copy (restored
  * afterwards), then: pl_core_from_memory and pl_program_open_core (force;
- * see below), pl_census, pl_graph_build, pl_graph_gc, pl_cycles_find, pl_roots_find,
- * pl_retained_compute, pl_suspects, the report (text, JSON, JSON Lines or
+ * see below), then pl_analyse (census, graph build, gc, cycles, roots, retained
+ * sizes, suspects, retained bytes per type), the report (text, JSON, JSON Lines or
  * Markdown; JSON output must parse), the info summary, and optionally the
  * DOT pictures of a cycle, a chain and the referrers of a patched object (the
  * DOT must read back with agmemread) with their text forms.

@@ -57,17 +57,56 @@ static void step_done(const char *name, struct clock *c)
 
 /* The referrers (reverse edges) are only needed from the retained sizes
  * on, and nothing before reads them: with a second CPU they are built while
- * the gc analysis and the roots are found. */
-struct reverse_job {
+ * the gc analysis runs. The BFS from the roots (the shortest chains) and the
+ * dominators only read the graph: with a second CPU the BFS runs beside the
+ * retained sizes, and the retained bytes per type beside the suspects. */
+struct job {
 	struct pl_graph *g;
+	struct pl_roots *r;
+	struct pl_retained *rt;
 	struct pl_error *err;
+	pthread_t tid;
+	bool running;
 };
 
 static void *reverse_thread(void *arg)
 {
-	struct reverse_job *j = arg;
+	struct job *j = arg;
 	j->err = pl_graph_reverse(j->g);
 	return NULL;
+}
+
+static void *reach_thread(void *arg)
+{
+	struct job *j = arg;
+	pl_roots_reach(j->g, j->r);
+	return NULL;
+}
+
+static void *types_thread(void *arg)
+{
+	struct job *j = arg;
+	j->err = pl_retained_types(j->g, j->rt);
+	return NULL;
+}
+
+static void job_start(struct job *j, void *(*fn)(void *))
+{
+	j->err = NULL;
+	j->running = pl_threads() > 1 && pthread_create(&j->tid, NULL, fn, j) == 0;
+	if (!j->running)
+		fn(j);
+}
+
+static struct pl_error *job_wait(struct job *j)
+{
+	if (j->running) {
+		pthread_join(j->tid, NULL);
+		j->running = false;
+	}
+	struct pl_error *err = j->err;
+	j->err = NULL;
+	return err;
 }
 
 struct pl_error *pl_analyse(struct pl_program *p, unsigned steps, double min_share,
@@ -87,18 +126,13 @@ struct pl_error *pl_analyse(struct pl_program *p, unsigned steps, double min_sha
 	struct pl_error *err = NULL;
 	struct clock clk;
 	clock_start(&clk);
-	struct reverse_job rj = { &a->g, NULL };
-	pthread_t rtid;
-	bool rthread = false;
+	struct job rev = { .g = &a->g }, reach = { .g = &a->g, .r = &a->roots },
+		   types = { .g = &a->g, .rt = &a->ret };
+	uint32_t *roots = NULL;
 #define STEP(name, call)                                \
 	do {                                            \
-		if ((err = (call)) != NULL) {           \
-			if (rthread) {                  \
-				pthread_join(rtid, NULL);   \
-				pl_error_free(rj.err);  \
-			}                               \
-			return err;                     \
-		}                                       \
+		if ((err = (call)) != NULL)             \
+			goto fail;                      \
 		step_done(name, &clk);                  \
 	} while (0)
 	/* with the graph, the census is staged: the build takes each object
@@ -110,27 +144,52 @@ struct pl_error *pl_analyse(struct pl_program *p, unsigned steps, double min_sha
 		STEP("census", pl_census(p, &a->h));
 	if (steps & PL_AN_GRAPH) {
 		STEP("graph", pl_graph_build_staged(&a->h, &a->g, staged));
-		if ((steps & (PL_AN_REVERSE | PL_AN_RETAINED)) && pl_threads() > 1)
-			rthread = pthread_create(&rtid, NULL, reverse_thread, &rj) == 0;
+		if (steps & (PL_AN_REVERSE | PL_AN_RETAINED))
+			job_start(&rev, reverse_thread);
 		STEP("gc", pl_graph_gc(&a->g));
 		STEP("cycles", pl_cycles_find(&a->g, &a->cyc));
 	}
 	if (steps & PL_AN_ROOTS)
-		STEP("roots", pl_roots_find(&a->g, &a->roots));
-	if (rthread) {
-		rthread = false;
-		pthread_join(rtid, NULL);
-		STEP("reverse", rj.err);   /* the wait for it, if any */
-	} else if (steps & PL_AN_REVERSE) {
-		STEP("reverse", pl_graph_reverse(&a->g));
+		STEP("roots", pl_roots_collect(&a->g, &a->roots));
+	if (steps & (PL_AN_REVERSE | PL_AN_RETAINED))
+		STEP("reverse", job_wait(&rev));   /* the wait for it, if any */
+	if (steps & PL_AN_RETAINED) {
+		/* the roots named so far: the BFS adds the residue to the list */
+		size_t nroots = a->roots.n;
+		roots = malloc((nroots + 1) * sizeof(*roots));
+		if (!roots) {
+			err = pl_error(PL_E_NOMEM, "out of memory computing retained sizes");
+			goto fail;
+		}
+		for (size_t i = 0; i < nroots; i++)
+			roots[i] = a->roots.r[i].node;
+		job_start(&reach, reach_thread);
+		err = pl_retained_compute(&a->g, roots, nroots, &a->ret);
+		job_wait(&reach);
+		if (err)
+			goto fail;
+		step_done("retained", &clk);   /* and the BFS beside it */
+	} else if (steps & PL_AN_ROOTS) {
+		pl_roots_reach(&a->g, &a->roots);
+		step_done("reach", &clk);
 	}
+	/* the retained bytes per type beside the suspects, which do not need them */
 	if (steps & PL_AN_RETAINED)
-		STEP("retained", pl_retained_compute(&a->g, &a->roots, &a->ret));
+		job_start(&types, types_thread);
 	if (steps & PL_AN_SUSPECTS)
 		STEP("suspects", pl_suspects(&a->g, &a->roots, &a->ret, min_share, SUSPECT_MIN_BYTES,
 					     &a->suspects, &a->nsuspects));
+	if (steps & PL_AN_RETAINED)
+		STEP("types", job_wait(&types));
 #undef STEP
+	free(roots);
 	return NULL;
+fail:
+	pl_error_free(job_wait(&rev));
+	job_wait(&reach);
+	pl_error_free(job_wait(&types));
+	free(roots);
+	return err;
 }
 
 void pl_analysis_release(struct pl_analysis *a)

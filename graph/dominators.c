@@ -28,9 +28,52 @@ static void compress(uint32_t v, uint32_t *ancestor, uint32_t *label, const uint
 	}
 }
 
+/* The iterative DFS from the super-root's successors roots[from..nroots)
+ * (numbers from *N on). The stack holds dfs numbers; cursor[k] is the next
+ * edge to look at for stack entry k (for the super-root: next root). */
+static void search(const uint32_t *off, const uint32_t *dst, const uint32_t *roots, size_t from,
+		   size_t nroots, uint32_t *dfn, uint32_t *vertex, uint32_t *parent,
+		   uint32_t *cursor, uint32_t *stack, uint32_t n, uint32_t *N)
+{
+	uint32_t sp = 0, next = *N;
+	stack[sp] = 0;
+	cursor[sp++] = 0;
+	size_t ri = from;
+	while (sp) {
+		uint32_t v = stack[sp - 1];
+		uint32_t w = NONE;
+		if (v == 0) {
+			while (ri < nroots && w == NONE) {
+				uint32_t r = roots[ri++];
+				if (r < n && dfn[r] == NONE)
+					w = r;
+			}
+		} else {
+			uint32_t node = vertex[v];
+			while (cursor[sp - 1] < off[node + 1] && w == NONE) {
+				uint32_t t = dst[cursor[sp - 1]++];
+				if (dfn[t] == NONE)
+					w = t;
+			}
+		}
+		if (w == NONE) {
+			sp--;
+			continue;
+		}
+		dfn[w] = next;
+		vertex[next] = w;
+		parent[next] = v;
+		stack[sp] = next;
+		cursor[sp++] = off[w];
+		next++;
+	}
+	*N = next;
+}
+
 struct pl_error *pl_dominators(uint32_t n, const uint32_t *off, const uint32_t *dst,
 			       const uint32_t *roff, const uint32_t *rsrc, const uint32_t *roots,
-			       size_t nroots, uint32_t *idom, uint32_t *order, uint32_t *norder)
+			       size_t nroots, bool (*more)(void *ctx, uint32_t v), void *ctx,
+			       uint32_t *idom, uint32_t *order, uint32_t *norder)
 {
 	/* dfs numbers: 0 is the super-root, 1..N-1 reached nodes */
 	uint32_t *dfn = malloc(((size_t)n + 1) * sizeof(*dfn));
@@ -62,40 +105,38 @@ struct pl_error *pl_dominators(uint32_t n, const uint32_t *off, const uint32_t *
 	uint32_t N = 1;
 	vertex[0] = NONE;
 	parent[0] = NONE;
-	/* Iterative DFS. The stack holds dfs numbers; cursor[k] is the next
-	 * edge to look at for stack entry k (for the super-root: next root). */
-	uint32_t *stack = order;   /* order doubles as the DFS stack: it is only
-				    * filled with the preorder at the end */
-	uint32_t sp = 0;
-	stack[sp] = 0;
-	cursor[sp++] = 0;
-	while (sp) {
-		uint32_t v = stack[sp - 1];
-		uint32_t w = NONE;
-		if (v == 0) {
-			while (cursor[sp - 1] < nroots && w == NONE) {
-				uint32_t r = roots[cursor[sp - 1]++];
-				if (r < n && dfn[r] == NONE)
-					w = r;
+	/* order doubles as the DFS stack: it is only filled at the end */
+	search(off, dst, roots, 0, nroots, dfn, vertex, parent, cursor, order, n, &N);
+	if (more) {
+		/* more roots: the nodes the predicate picks among those the roots
+		 * do not reach, all chosen before the search goes on from them.
+		 * A left-out node is reached when its one predecessor is. */
+		uint32_t *extra = NULL;
+		size_t nextra = 0, cap = 0;
+		for (uint32_t v = 0; v < n; v++) {
+			if (dfn[v] == SKIP ? dfn[rsrc[roff[v]]] < N : dfn[v] != NONE)
+				continue;
+			if (!more(ctx, v))
+				continue;
+			if (nextra == cap) {
+				cap = cap ? cap * 2 : 256;
+				uint32_t *ne = realloc(extra, cap * sizeof(*ne));
+				if (!ne) {
+					free(extra);
+					err = pl_error(PL_E_NOMEM, "out of memory computing dominators");
+					goto out;
+				}
+				extra = ne;
 			}
-		} else {
-			uint32_t node = vertex[v];
-			while (cursor[sp - 1] < off[node + 1] && w == NONE) {
-				uint32_t t = dst[cursor[sp - 1]++];
-				if (dfn[t] == NONE)
-					w = t;
-			}
+			extra[nextra++] = v;
 		}
-		if (w == NONE) {
-			sp--;
-			continue;
+		for (size_t i = 0; i < nextra; i++) {
+			is_root[extra[i]] = true;
+			if (dfn[extra[i]] == SKIP)
+				dfn[extra[i]] = NONE;
 		}
-		dfn[w] = N;
-		vertex[N] = w;
-		parent[N] = v;
-		stack[sp] = N;
-		cursor[sp++] = off[w];
-		N++;
+		search(off, dst, extra, 0, nextra, dfn, vertex, parent, cursor, order, n, &N);
+		free(extra);
 	}
 	for (uint32_t i = 0; i < N; i++) {
 		semi[i] = i;

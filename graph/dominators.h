@@ -7,6 +7,7 @@
 #ifndef PYLEAK_DOMINATORS_H
 #define PYLEAK_DOMINATORS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,9 +21,13 @@
  * reached nodes, each after its immediate dominator: the searched ones in
  * DFS preorder, then the nodes left out of the search (no successors, one
  * predecessor: their dominator is it). *norder is their count.
- * off/dst: successors; roff/rsrc: predecessors (reverse CSR). */
+ * off/dst: successors; roff/rsrc: predecessors (reverse CSR).
+ * more, if not NULL, adds roots after the search from roots: every node
+ * those do not reach for which more(ctx, node) is true, taken in node order
+ * (the refcount residue, which is defined by what the other roots reach). */
 struct pl_error *pl_dominators(uint32_t n, const uint32_t *off, const uint32_t *dst,
 			       const uint32_t *roff, const uint32_t *rsrc, const uint32_t *roots,
-			       size_t nroots, uint32_t *idom, uint32_t *order, uint32_t *norder);
+			       size_t nroots, bool (*more)(void *ctx, uint32_t v), void *ctx,
+			       uint32_t *idom, uint32_t *order, uint32_t *norder);
 
 #endif

@@ -1,6 +1,7 @@
 #include "config.h"
 #include "retained.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,7 +18,40 @@ void pl_retained_release(struct pl_retained *rt)
 	memset(rt, 0, sizeof(*rt));
 }
 
-struct pl_error *pl_retained_compute(struct pl_graph *g, const struct pl_roots *r,
+/* The dominator tree's children (CSR, in preorder), beside the sums. */
+struct children {
+	struct pl_retained *rt;
+	const uint32_t *order;
+	uint32_t n, norder;
+	bool nomem;
+};
+
+static void *children(void *arg)
+{
+	struct children *c = arg;
+	struct pl_retained *rt = c->rt;
+	uint32_t n = c->n;
+	for (uint32_t i = 0; i < c->norder; i++)
+		if (rt->idom[c->order[i]] < n)
+			rt->coff[rt->idom[c->order[i]] + 1]++;
+	for (uint32_t i = 0; i < n; i++)
+		rt->coff[i + 1] += rt->coff[i];
+	rt->child = malloc(((size_t)rt->coff[n] + 1) * sizeof(*rt->child));
+	uint32_t *fill = malloc(((size_t)n + 1) * sizeof(*fill));
+	if (!rt->child || !fill) {
+		free(fill);
+		c->nomem = true;
+		return NULL;
+	}
+	memcpy(fill, rt->coff, ((size_t)n + 1) * sizeof(*fill));
+	for (uint32_t i = 0; i < c->norder; i++)
+		if (rt->idom[c->order[i]] < n)
+			rt->child[fill[rt->idom[c->order[i]]]++] = c->order[i];
+	free(fill);
+	return NULL;
+}
+
+struct pl_error *pl_retained_compute(struct pl_graph *g, const uint32_t *roots, size_t nroots,
 				     struct pl_retained *rt)
 {
 	memset(rt, 0, sizeof(*rt));
@@ -26,21 +60,20 @@ struct pl_error *pl_retained_compute(struct pl_graph *g, const struct pl_roots *
 	if (err)
 		return err;
 	uint32_t n = g->n, norder = 0;
-	uint32_t *roots = malloc((r->n + 1) * sizeof(*roots));
 	uint32_t *order = malloc(((size_t)n + 2) * sizeof(*order));
 	rt->idom = malloc(((size_t)n + 1) * sizeof(*rt->idom));
 	rt->retained = calloc((size_t)n + 1, sizeof(*rt->retained));
-	rt->type_retained = calloc(h->ntypes + 1, sizeof(*rt->type_retained));
 	rt->coff = calloc((size_t)n + 2, sizeof(*rt->coff));
-	if (!roots || !order || !rt->idom || !rt->retained || !rt->type_retained || !rt->coff) {
+	if (!order || !rt->idom || !rt->retained || !rt->coff) {
 		err = pl_error(PL_E_NOMEM, "out of memory computing retained sizes");
 		goto out;
 	}
-	for (size_t i = 0; i < r->n; i++)
-		roots[i] = r->r[i].node;
-	if ((err = pl_dominators(n, g->off, g->dst, g->roff, g->rsrc, roots, r->n, rt->idom, order,
-				 &norder)))
+	if ((err = pl_dominators(n, g->off, g->dst, g->roff, g->rsrc, roots, nroots,
+				 pl_roots_held_from_c, g, rt->idom, order, &norder)))
 		goto out;
+	struct children c = { rt, order, n, norder, false };
+	pthread_t tid;
+	bool thread = pl_threads() > 1 && pthread_create(&tid, NULL, children, &c) == 0;
 	/* retained: children before parents (reverse preorder) */
 	for (uint32_t i = norder; i-- > 0;) {
 		uint32_t v = order[i];
@@ -51,68 +84,67 @@ struct pl_error *pl_retained_compute(struct pl_graph *g, const struct pl_roots *
 			rt->reachable_bytes += rt->retained[v];
 	}
 	rt->reachable_objects = norder;
-	/* dominator tree children (CSR), in preorder */
-	for (uint32_t i = 0; i < norder; i++)
-		if (rt->idom[order[i]] < n)
-			rt->coff[rt->idom[order[i]] + 1]++;
-	for (uint32_t i = 0; i < n; i++)
-		rt->coff[i + 1] += rt->coff[i];
-	rt->child = malloc(((size_t)rt->coff[n] + 1) * sizeof(*rt->child));
-	uint32_t *fill = malloc(((size_t)n + 1) * sizeof(*fill));
-	if (!rt->child || !fill) {
-		free(fill);
+	if (thread)
+		pthread_join(tid, NULL);
+	else
+		children(&c);
+	if (c.nomem)
 		err = pl_error(PL_E_NOMEM, "out of memory computing retained sizes");
-		goto out;
-	}
-	memcpy(fill, rt->coff, ((size_t)n + 1) * sizeof(*fill));
-	for (uint32_t i = 0; i < norder; i++)
-		if (rt->idom[order[i]] < n)
-			rt->child[fill[rt->idom[order[i]]]++] = order[i];
-	/* per type: an instance counts unless another instance of its type
-	 * dominates it (then its bytes are already in that one's). A DFS of
-	 * the dominator tree keeps, per type, how many of its instances are on
-	 * the current path. */
-	uint32_t *active = calloc(h->ntypes + 1, sizeof(*active));
-	uint32_t *stack = fill;     /* reuse: nodes on the DFS stack */
-	uint8_t *entered = calloc((size_t)n + 1, 1);
-	if (!active || !entered) {
-		free(active);
-		free(entered);
-		free(fill);
-		err = pl_error(PL_E_NOMEM, "out of memory computing retained sizes");
-		goto out;
-	}
-	for (uint32_t i = 0; i < norder; i++) {
-		uint32_t top = order[i];
-		if (rt->idom[top] < n)
-			continue;   /* start from the super-root's children */
-		uint32_t sp = 0;
-		stack[sp++] = top;
-		while (sp) {
-			uint32_t v = stack[sp - 1];
-			uint32_t t = h->objs[v].type;
-			if (!entered[v]) {
-				entered[v] = 1;
-				if (!active[t])
-					rt->type_retained[t] += rt->retained[v];
-				active[t]++;
-				for (uint32_t c = rt->coff[v]; c < rt->coff[v + 1]; c++)
-					stack[sp++] = rt->child[c];
-			} else {
-				active[t]--;
-				sp--;
-			}
-		}
-	}
-	free(active);
-	free(entered);
-	free(fill);
 out:
-	free(roots);
 	free(order);
 	if (err)
 		pl_retained_release(rt);
 	return err;
+}
+
+struct pl_error *pl_retained_types(const struct pl_graph *g, struct pl_retained *rt)
+{
+	const struct pl_heap *h = g->h;
+	uint32_t n = g->n;
+	/* per type: an instance counts unless another instance of its type
+	 * dominates it (then its bytes are already in that one's). A DFS of
+	 * the dominator tree keeps, per type, how many of its instances are on
+	 * the current path. The sums do not depend on the order of the tops. */
+	rt->type_retained = calloc(h->ntypes + 1, sizeof(*rt->type_retained));
+	uint32_t *active = calloc(h->ntypes + 1, sizeof(*active));
+	/* the DFS stack: nodes, and beside each the type once it is entered
+	 * (UINT32_MAX before), so that leaving it reads neither the node's
+	 * object nor a per-node flag */
+	uint32_t *stack = malloc(((size_t)n + 1) * sizeof(*stack));
+	uint32_t *in = malloc(((size_t)n + 1) * sizeof(*in));
+	if (!rt->type_retained || !active || !stack || !in) {
+		free(active);
+		free(stack);
+		free(in);
+		return pl_error(PL_E_NOMEM, "out of memory computing retained sizes");
+	}
+	for (uint32_t top = 0; top < n; top++) {
+		if (rt->idom[top] != PL_DOM_SUPER)
+			continue;   /* start from the super-root's children */
+		uint32_t sp = 0;
+		stack[sp] = top;
+		in[sp++] = UINT32_MAX;
+		while (sp) {
+			uint32_t v = stack[sp - 1];
+			if (in[sp - 1] == UINT32_MAX) {
+				uint32_t t = h->objs[v].type;
+				in[sp - 1] = t;
+				if (!active[t])
+					rt->type_retained[t] += rt->retained[v];
+				active[t]++;
+				for (uint32_t k = rt->coff[v]; k < rt->coff[v + 1]; k++) {
+					stack[sp] = rt->child[k];
+					in[sp++] = UINT32_MAX;
+				}
+			} else {
+				active[in[--sp]]--;
+			}
+		}
+	}
+	free(active);
+	free(stack);
+	free(in);
+	return NULL;
 }
 
 static bool is_container(enum pl_kind k)

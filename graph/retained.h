@@ -19,8 +19,13 @@ struct pl_retained {
 	uint32_t *coff, *child;
 };
 
-struct pl_error *pl_retained_compute(struct pl_graph *g, const struct pl_roots *r,
+/* The dominator tree from roots (the nodes pl_roots_collect found), with
+ * the refcount residue (pl_roots_held_from_c) added as pl_roots_reach adds
+ * it: so it needs neither the BFS nor its result, and runs beside it. */
+struct pl_error *pl_retained_compute(struct pl_graph *g, const uint32_t *roots, size_t nroots,
 				     struct pl_retained *out);
+/* type_retained, from the tree pl_retained_compute made. */
+struct pl_error *pl_retained_types(const struct pl_graph *g, struct pl_retained *rt);
 void pl_retained_release(struct pl_retained *rt);
 
 struct pl_suspect {

@@ -234,7 +234,7 @@ static void bfs(const struct pl_graph *g, struct pl_roots *r, size_t from_root)
 	r->nordered = qt;
 }
 
-struct pl_error *pl_roots_find(struct pl_graph *g, struct pl_roots *r)
+struct pl_error *pl_roots_collect(struct pl_graph *g, struct pl_roots *r)
 {
 	memset(r, 0, sizeof(*r));
 	struct pl_heap *h = g->h;
@@ -244,25 +244,42 @@ struct pl_error *pl_roots_find(struct pl_graph *g, struct pl_roots *r)
 	r->order = malloc(((size_t)g->n + 1) * sizeof(*r->order));
 	if (!r->parent || !r->root || !r->order)
 		return pl_error(PL_E_NOMEM, "out of memory finding roots");
-	memset(r->root, 0xff, (size_t)g->n * sizeof(*r->root));
 	module_roots(g, r);
 	thread_roots(g, r, pl_threading_active(g->h));
 	add_root(r, pl_graph_node(g, p->rt.modules), PL_ROOT_INTERP, "sys.modules");
 	add_root(r, pl_graph_node(g, p->rt.sysdict), PL_ROOT_INTERP, "sys.__dict__");
 	add_root(r, pl_graph_node(g, p->rt.builtins), PL_ROOT_INTERP, "builtins.__dict__");
+	return NULL;
+}
+
+bool pl_roots_held_from_c(void *graph, uint32_t i)
+{
+	const struct pl_graph *g = graph;
+	return pl_graph_collectable(g, i) && g->ext && g->ext[i] > 0 && !pl_unreachable(g, i);
+}
+
+void pl_roots_reach(struct pl_graph *g, struct pl_roots *r)
+{
+	memset(r->root, 0xff, (size_t)g->n * sizeof(*r->root));
 	bfs(g, r, 0);
 	/* The refcount residue: objects gc would treat as roots (references
 	 * from outside the gc'd heap) that nothing above explains. */
 	size_t first_c = r->n;
 	for (uint32_t i = 0; i < g->n; i++)
-		if (r->root[i] == PL_NONE && pl_graph_collectable(g, i) && g->ext && g->ext[i] > 0 &&
-		    !pl_unreachable(g, i)) {
+		if (r->root[i] == PL_NONE && pl_roots_held_from_c(g, i)) {
 			add_root(r, i, PL_ROOT_C, "<held from C: %d reference%s not from a Python object>",
 				 g->ext[i], g->ext[i] == 1 ? "" : "s");
 			r->nheld_from_c++;
 		}
 	bfs(g, r, first_c);
-	return NULL;
+}
+
+struct pl_error *pl_roots_find(struct pl_graph *g, struct pl_roots *r)
+{
+	struct pl_error *err = pl_roots_collect(g, r);
+	if (!err)
+		pl_roots_reach(g, r);
+	return err;
 }
 
 uint32_t pl_roots_chain(const struct pl_roots *r, uint32_t node, uint32_t *out, uint32_t max)

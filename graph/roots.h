@@ -34,8 +34,20 @@ struct pl_roots {
 	uint32_t nheld_from_c;
 };
 
-/* Find the roots and run the multi-source BFS. */
+/* Find the roots and run the multi-source BFS: pl_roots_collect, then
+ * pl_roots_reach. */
 struct pl_error *pl_roots_find(struct pl_graph *g, struct pl_roots *r);
+/* The roots Python names: module globals, thread frames and state, and the
+ * interpreter's (sys.modules, sys.__dict__, builtins). */
+struct pl_error *pl_roots_collect(struct pl_graph *g, struct pl_roots *r);
+/* The BFS from those, then the refcount residue as roots (PL_ROOT_C: what
+ * pl_roots_held_from_c picks among the objects they do not reach), then the
+ * BFS from these. */
+void pl_roots_reach(struct pl_graph *g, struct pl_roots *r);
+/* Object i (of the pl_graph at graph) has references gc cannot explain from
+ * the heap: a tracked, collectable object with gc_refs left over that gc
+ * would keep. A root when no other root reaches it. */
+bool pl_roots_held_from_c(void *graph, uint32_t i);
 void pl_roots_release(struct pl_roots *r);
 
 /* The access path to node: "__main__.BUS.listeners[17].__self__" (empty if

@@ -220,8 +220,8 @@ check_threads() {
         fail "threads $name" "PYLEAK_THREADS=1 and 2 differ (see $dir/objects-*.jsonl)"
     elif ! cmp -s "$dir/report-1.json" "$dir/report-2.json"; then
         fail "threads $name" "the report differs with PYLEAK_THREADS=1 and 2 (see $dir/report-*.json)"
-    elif grep -q "^timing:" "$dir/timing-1.err" || ((steps != 8)); then
-        fail "threads $name" "PYLEAK_TIMING: $steps step lines, not 8 (see $dir/timing-2.err)"
+    elif grep -q "^timing:" "$dir/timing-1.err" || ((steps != 9)); then
+        fail "threads $name" "PYLEAK_TIMING: $steps step lines, not 9 (see $dir/timing-2.err)"
     else
         pass "threads $name: the same graph and report from one thread and from two ($(wc -l <"$dir/objects-1.jsonl") nodes)"
     fi

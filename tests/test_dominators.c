@@ -17,7 +17,7 @@
 
 struct g {
 	uint32_t n, off[MAXN + 1], dst[MAXN * MAXN], roff[MAXN + 1], rsrc[MAXN * MAXN];
-	uint32_t roots[MAXN];
+	uint32_t roots[2 * MAXN];
 	size_t nroots;
 };
 
@@ -77,8 +77,8 @@ START_TEST(random_graphs)
 		struct g g;
 		make(&g, seed);
 		uint32_t idom[MAXN], order[MAXN + 1], norder = 0;
-		ck_assert(pl_dominators(g.n, g.off, g.dst, g.roff, g.rsrc, g.roots, g.nroots, idom, order,
-					&norder) == NULL);
+		ck_assert(pl_dominators(g.n, g.off, g.dst, g.roff, g.rsrc, g.roots, g.nroots, NULL, NULL,
+					idom, order, &norder) == NULL);
 		bool all[MAXN], dominates[MAXN][MAXN];   /* dominates[d][v] */
 		reach(&g, UINT32_MAX, all);
 		uint32_t reached = 0;
@@ -121,12 +121,51 @@ START_TEST(random_graphs)
 }
 END_TEST
 
+static bool picked(void *ctx, uint32_t v)
+{
+	return ((const bool *)ctx)[v];
+}
+
+/* Roots added by a predicate among the nodes the others do not reach (the
+ * refcount residue) give what the same roots given in a list give. */
+START_TEST(more_roots)
+{
+	unsigned nontrivial = 0;
+	for (unsigned seed = 1; seed <= 3000; seed++) {
+		struct g g;
+		make(&g, seed);
+		bool pick[MAXN], all[MAXN];
+		for (uint32_t v = 0; v < g.n; v++)
+			pick[v] = rand() % 4 == 0;
+		reach(&g, UINT32_MAX, all);
+		uint32_t idom1[MAXN], order1[MAXN + 1], n1 = 0, idom2[MAXN], order2[MAXN + 1], n2 = 0;
+		ck_assert(pl_dominators(g.n, g.off, g.dst, g.roff, g.rsrc, g.roots, g.nroots, picked, pick,
+					idom1, order1, &n1) == NULL);
+		size_t before = g.nroots;
+		for (uint32_t v = 0; v < g.n; v++)
+			if (pick[v] && !all[v])
+				g.roots[g.nroots++] = v;
+		nontrivial += g.nroots > before;
+		ck_assert(pl_dominators(g.n, g.off, g.dst, g.roff, g.rsrc, g.roots, g.nroots, NULL, NULL,
+					idom2, order2, &n2) == NULL);
+		ck_assert_uint_eq(n1, n2);
+		for (uint32_t v = 0; v < g.n; v++)
+			ck_assert_msg(idom1[v] == idom2[v], "seed %u: idom(%u) %u, want %u", seed, v,
+				      idom1[v], idom2[v]);
+		for (uint32_t i = 0; i < n1; i++)
+			ck_assert_uint_eq(order1[i], order2[i]);
+	}
+	ck_assert_uint_gt(nontrivial, 500);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("dominators");
 	TCase *tc = tcase_create("dominators");
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, random_graphs);
+	tcase_add_test(tc, more_roots);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }

@@ -570,6 +570,22 @@ class Planner:
         H("gc list cycle: node 2000 on points back at node 0",
           lambda: back_link(2000), "warn")
 
+        def two_lists():
+            """A node X of generation 2 and a node Y of another generation
+            linked to each other (X._gc_next = Y, Y._gc_prev = X, Y's flag
+            bits kept): Y is on both lists, and each list's own links still
+            agree where they were written; the break is at Y's old
+            predecessor, whose _gc_next still points at Y."""
+            for other in (0, 1):
+                xs = self.pick(1, lambda o: o.get("gen") == 2 and self.gc_ok(o))
+                ys = self.pick(1, lambda o: o.get("gen") == other and self.gc_ok(o))
+                if xs and ys:
+                    x, y = xs[0]["a"] - 16, ys[0]["a"] - 16
+                    return [W(x, y), W(y + 8, x | (c.word(y + 8) & 3))]
+            raise LookupError("no two generations")
+        H("one object on two lists (a generation 2 node and a younger one linked both ways)",
+          two_lists, "warn")
+
         # generation heads: follow _gc_next from a tracked object until it leaves the objects
         def heads():
             found = []

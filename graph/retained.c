@@ -97,6 +97,8 @@ out:
 	return err;
 }
 
+#define TYPES_AHEAD 8   /* children whose data is fetched ahead */
+
 struct pl_error *pl_retained_types(const struct pl_graph *g, struct pl_retained *rt)
 {
 	const struct pl_heap *h = g->h;
@@ -132,8 +134,24 @@ struct pl_error *pl_retained_types(const struct pl_graph *g, struct pl_retained 
 				if (!active[t])
 					rt->type_retained[t] += rt->retained[v];
 				active[t]++;
-				for (uint32_t k = rt->coff[v]; k < rt->coff[v + 1]; k++) {
-					stack[sp] = rt->child[k];
+				/* children that are leaves of the tree (most) are
+				 * counted here, their data fetched a few ahead */
+				uint32_t k0 = rt->coff[v], k1 = rt->coff[v + 1];
+				for (uint32_t k = k0; k < k1; k++) {
+					if (k + TYPES_AHEAD < k1) {
+						uint32_t f = rt->child[k + TYPES_AHEAD];
+						__builtin_prefetch(&h->objs[f].type);
+						__builtin_prefetch(&rt->retained[f]);
+						__builtin_prefetch(&rt->coff[f]);
+					}
+					uint32_t c = rt->child[k];
+					if (rt->coff[c] == rt->coff[c + 1]) {
+						uint32_t tc = h->objs[c].type;
+						if (!active[tc])
+							rt->type_retained[tc] += rt->retained[c];
+						continue;
+					}
+					stack[sp] = c;
 					in[sp++] = UINT32_MAX;
 				}
 			} else {

@@ -5,6 +5,7 @@
 #include <elfutils/libdw.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -302,6 +303,86 @@ int pl_dwarf_enumerator(struct pl_dwarf *d, const char *name, int64_t *value)
 				}
 			} while (dwarf_siblingof(&e, &e) == 0);
 		} while (dwarf_siblingof(&die, &die) == 0);
+	}
+	return -1;
+}
+
+/* The pointer members of aggregate agg at base offset `base`, nested named
+ * structs flattened as "outer.inner". Depth-bounded. */
+static void pointer_members(Dwarf_Die *agg, int64_t base, const char *prefix, int depth,
+			    void (*fn)(void *ctx, int64_t off, const char *name), void *ctx)
+{
+	Dwarf_Die m;
+	if (depth > 4 || dwarf_child(agg, &m) != 0)
+		return;
+	do {
+		if (dwarf_tag(&m) != DW_TAG_member)
+			continue;
+		int64_t mo;
+		Dwarf_Die t;
+		Dwarf_Attribute a;
+		if (member_location(&m, &mo) != 0 || !dwarf_attr_integrate(&m, DW_AT_type, &a) ||
+		    !dwarf_formref_die(&a, &t) || !peel(&t))
+			continue;
+		const char *nm = dwarf_diename(&m);
+		char full[160];
+		snprintf(full, sizeof(full), "%s%s%s", prefix, *prefix && nm ? "." : "", nm ? nm : "");
+		if (dwarf_tag(&t) == DW_TAG_pointer_type && nm)
+			fn(ctx, base + mo, full);
+		else if (complete_aggregate(&t) && dwarf_tag(&t) == DW_TAG_structure_type)
+			pointer_members(&t, base + mo, full, depth + 1, fn, ctx);
+	} while (dwarf_siblingof(&m, &m) == 0);
+}
+
+/* Does the code of subprogram die start at pc: its entry, or one of its
+ * ranges (a function split into hot and cold parts has only ranges)? */
+static bool starts_at(Dwarf_Die *die, uint64_t pc)
+{
+	Dwarf_Addr lo, base, start, end;
+	if (dwarf_entrypc(die, &lo) == 0)
+		return lo == pc;
+	ptrdiff_t off = 0;
+	for (int k = 0; k < 64 && (off = dwarf_ranges(die, off, &base, &start, &end)) > 0; k++)
+		if (start == pc)
+			return true;
+	return false;
+}
+
+int pl_dwarf_param_fields(struct pl_dwarf *d, uint64_t pc,
+			  void (*fn)(void *ctx, int64_t off, const char *name), void *ctx)
+{
+	Dwarf_Off off = 0, next;
+	size_t hsize;
+	while (dwarf_nextcu(d->dw, off, &next, &hsize, NULL, NULL, NULL) == 0) {
+		Dwarf_Die cu, *scopes = NULL;
+		Dwarf_Off cuoff = off + hsize;
+		off = next;
+		if (!dwarf_offdie(d->dw, cuoff, &cu) || dwarf_haspc(&cu, pc) != 1)
+			continue;
+		int n = dwarf_getscopes(&cu, pc, &scopes);
+		int found = -1;
+		for (int i = 0; i < n && found < 0; i++) {
+			if (dwarf_tag(&scopes[i]) != DW_TAG_subprogram || !starts_at(&scopes[i], pc))
+				continue;
+			/* its first parameter: a pointer to the object's struct */
+			Dwarf_Die prm, t;
+			Dwarf_Attribute a;
+			if (dwarf_child(&scopes[i], &prm) != 0)
+				break;
+			while (dwarf_tag(&prm) != DW_TAG_formal_parameter)
+				if (dwarf_siblingof(&prm, &prm) != 0)
+					goto done;
+			if (!dwarf_attr_integrate(&prm, DW_AT_type, &a) || !dwarf_formref_die(&a, &t) ||
+			    !peel(&t) || dwarf_tag(&t) != DW_TAG_pointer_type ||
+			    !dwarf_attr_integrate(&t, DW_AT_type, &a) || !dwarf_formref_die(&a, &t) ||
+			    !peel(&t) || !complete_aggregate(&t))
+				break;
+			pointer_members(&t, 0, "", 0, fn, ctx);
+			found = 0;
+		}
+	done:
+		free(scopes);
+		return found;
 	}
 	return -1;
 }

@@ -28,5 +28,12 @@ int pl_dwarf_member(struct pl_dwarf *d, const char *type, const char *path,
 		    int64_t *byte_offset, int32_t *bit_offset, int32_t *bit_size);
 /* Value of an enumerator of a top-level enum type; 0 or -1. */
 int pl_dwarf_enumerator(struct pl_dwarf *d, const char *name, int64_t *value);
+/* The function whose entry is at pc (an address in the file's own terms):
+ * calls fn with the offset and name of each pointer member of the struct its
+ * first parameter points to (a tp_traverse function's object), nested
+ * structs flattened ("a.b"). 0, or -1 when there is no such function or its
+ * first parameter is not a pointer to a struct. */
+int pl_dwarf_param_fields(struct pl_dwarf *d, uint64_t pc,
+			  void (*fn)(void *ctx, int64_t off, const char *name), void *ctx);
 
 #endif

@@ -227,6 +227,7 @@ struct pl_type *pl_type_get(struct pl_heap *h, uint64_t type_addr)
 	t->addr = type_addr;
 	t->handler = -1;
 	t->nslot_offs = -1;
+	t->nfields = -1;
 	if (!pl_addrmap_put(&h->type_index, type_addr, (uint32_t)h->ntypes, NULL))
 		return NULL;
 	h->ntypes++;
@@ -708,6 +709,9 @@ void pl_heap_release(struct pl_heap *h)
 		free(h->types[i].name);
 		free(h->types[i].slot_offs);
 		free(h->types[i].slot_names);
+		for (int32_t k = 0; k < h->types[i].nfields; k++)
+			free(h->types[i].fields[k].name);
+		free(h->types[i].fields);
 	}
 	if (h->types)
 		munmap(h->types, h->captypes * sizeof(*h->types));

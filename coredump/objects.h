@@ -22,6 +22,11 @@ enum pl_kind {
 	PL_K_TRACEBACK, PL_K_GETSET_DESCR, PL_K_MEMBER_DESCR, PL_K_BYTEARRAY, PL_K_OBJECT, PL_K__COUNT
 };
 
+struct pl_field {
+	int64_t off;
+	char *name;
+};
+
 struct pl_type {
 	uint64_t addr;
 	uint64_t flags;
@@ -35,6 +40,11 @@ struct pl_type {
 	int32_t nslot_offs;     /* -1 until decoded */
 	int32_t *slot_offs;
 	uint64_t *slot_names;
+	/* C types: the pointer members of the struct tp_traverse takes, from
+	 * DWARF, sorted by offset, to name inferred edges; loaded when first
+	 * asked for (nfields -1 until then) */
+	int32_t nfields;
+	struct pl_field *fields;
 	bool heap, valid;
 	char *name;             /* f"{__module__}.{__qualname__}" */
 	/* census totals */

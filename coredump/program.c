@@ -66,6 +66,7 @@ void pl_program_free(struct pl_program *p)
 			elf_end(f->elf);
 		if (f->map)
 			munmap((void *)f->map, f->size);
+		pl_dwarf_free(f->dwarf);
 		free(f->core_path);
 		free(f->disk_path);
 		free(f->open_error);
@@ -453,30 +454,47 @@ static const char *debuglink(Elf *elf)
 	return NULL;
 }
 
-/* Try one candidate debug file: it must exist, have DWARF and, when both
- * build-ids are known, match the module's. */
-static bool try_debug(struct pl_program *p, const char *path, const char *how)
+/* A candidate debug file for f: it must exist, have DWARF and, when both
+ * build-ids are known, match f's (else, when bad_id is given, the file's
+ * build-id in hex goes there). The ELF over the mapped file, or NULL. */
+static Elf *open_debug(const char *path, const struct pl_file *f, const uint8_t **map,
+		       size_t *size, char *bad_id)
 {
-	const uint8_t *map;
-	size_t size;
-	if (!path || map_file(path, &map, &size) != 0)
-		return false;
-	Elf *elf = elf_memory((char *)map, size);
+	if (!path || map_file(path, map, size) != 0)
+		return NULL;
+	Elf *elf = elf_memory((char *)*map, *size);
 	uint8_t id[40];
 	unsigned n = elf ? disk_build_id(elf, id) : 0;
 	bool ok = elf && has_section(elf, ".debug_info");
-	if (ok && n && p->pyfile->build_id_len &&
-	    (n != p->pyfile->build_id_len || memcmp(id, p->pyfile->build_id, n) != 0)) {
-		char a[81], b[81];
-		pl_warn(p, "ignoring debug file %s: build-id %s does not match %s's %s", path,
-			pl_build_id_hex(id, n, a), p->pyfile->disk_path,
-			pl_build_id_hex(p->pyfile->build_id, p->pyfile->build_id_len, b));
+	if (ok && n && f->build_id_len &&
+	    (n != f->build_id_len || memcmp(id, f->build_id, n) != 0)) {
+		if (bad_id)
+			pl_build_id_hex(id, n, bad_id);
 		ok = false;
 	}
 	if (!ok) {
 		if (elf)
 			elf_end(elf);
-		munmap((void *)map, size);
+		munmap((void *)*map, *size);
+		return NULL;
+	}
+	return elf;
+}
+
+/* Try one candidate for libpython's debug info. */
+static bool try_debug(struct pl_program *p, const char *path, const char *how)
+{
+	const uint8_t *map;
+	size_t size;
+	char bad[81] = "";
+	Elf *elf = open_debug(path, p->pyfile, &map, &size, bad);
+	if (!elf) {
+		if (bad[0]) {
+			char b[81];
+			pl_warn(p, "ignoring debug file %s: build-id %s does not match %s's %s", path, bad,
+				p->pyfile->disk_path,
+				pl_build_id_hex(p->pyfile->build_id, p->pyfile->build_id_len, b));
+		}
 		return false;
 	}
 	p->debug_elf = elf;
@@ -487,17 +505,17 @@ static bool try_debug(struct pl_program *p, const char *path, const char *how)
 	return true;
 }
 
-static struct pl_error *find_debuginfo(struct pl_program *p)
+/* The places f's separate debug info may be, in order, each given to try
+ * until it takes one: the build-id under --debug-dir and
+ * <sysroot>/usr/lib/debug (.build-id/xx/rest.debug, or xx/rest.debug in a
+ * flat directory), then the .gnu_debuglink name beside the file, in its
+ * .debug/ and under the same directories. */
+static bool each_debug_candidate(struct pl_program *p, const struct pl_file *f,
+				 bool (*try)(void *ctx, const char *path, const char *how),
+				 void *ctx)
 {
-	struct pl_file *f = p->pyfile;
 	char idhex[81];
 	pl_build_id_hex(f->build_id, f->build_id_len, idhex);
-	if (has_section(f->elf, ".debug_info")) {
-		p->debug_path = strdup(f->disk_path);
-		p->debug_how = strdup("embedded");
-		return NULL;
-	}
-	/* Directories: --debug-dir first, then <sysroot>/usr/lib/debug. */
 	const char *dirs[34];
 	size_t nd = 0;
 	for (const char **d = p->opt.debug_dirs; d && *d && nd < 32; d++)
@@ -510,12 +528,12 @@ static struct pl_error *find_debuginfo(struct pl_program *p)
 		char rel[128];
 		snprintf(rel, sizeof(rel), ".build-id/%.2s/%s.debug", idhex, idhex + 2);
 		char *cand = join(dirs[i], rel);
-		found = try_debug(p, cand, i + 1 < nd || !sysdebug ? "--debug-dir build-id" : "build-id");
+		found = try(ctx, cand, i + 1 < nd || !sysdebug ? "--debug-dir build-id" : "build-id");
 		free(cand);
 		if (!found) {   /* a flat directory of build-id files */
 			snprintf(rel, sizeof(rel), "%.2s/%s.debug", idhex, idhex + 2);
 			cand = join(dirs[i], rel);
-			found = try_debug(p, cand, "--debug-dir build-id");
+			found = try(ctx, cand, "--debug-dir build-id");
 			free(cand);
 		}
 	}
@@ -543,13 +561,31 @@ static struct pl_error *find_debuginfo(struct pl_program *p)
 		}
 		for (size_t i = 0; i < nc; i++) {
 			if (!found)
-				found = try_debug(p, cands[i], "debuglink");
+				found = try(ctx, cands[i], "debuglink");
 			free(cands[i]);
 		}
 		free(dir);
 	}
 	free(sysdebug);
-	if (found)
+	return found;
+}
+
+static bool try_pydebug(void *ctx, const char *path, const char *how)
+{
+	return try_debug(ctx, path, how);
+}
+
+static struct pl_error *find_debuginfo(struct pl_program *p)
+{
+	struct pl_file *f = p->pyfile;
+	char idhex[81];
+	pl_build_id_hex(f->build_id, f->build_id_len, idhex);
+	if (has_section(f->elf, ".debug_info")) {
+		p->debug_path = strdup(f->disk_path);
+		p->debug_how = strdup("embedded");
+		return NULL;
+	}
+	if (each_debug_candidate(p, f, try_pydebug, p))
 		return NULL;
 	const char *bn = base_name(f->core_path);
 	char pkg[64] = "";
@@ -561,6 +597,59 @@ static struct pl_error *find_debuginfo(struct pl_program *p)
 			"(Debian/Ubuntu: apt-get install %s) or pass --debug-dir DIR holding "
 			".build-id/%.2s/%s.debug",
 			f->disk_path, idhex, pkg[0] ? pkg : "python3-dbg", idhex, idhex + 2);
+}
+
+/* Another module's debug info (an extension module's), found where
+ * libpython's would be, without warnings: NULL when there is none. */
+struct other_debug {
+	const struct pl_file *f;
+	char *path;
+};
+
+static bool try_other(void *ctx, const char *path, const char *how)
+{
+	struct other_debug *o = ctx;
+	const uint8_t *map;
+	size_t size;
+	Elf *elf = open_debug(path, o->f, &map, &size, NULL);
+	(void)how;
+	if (!elf)
+		return false;
+	elf_end(elf);
+	munmap((void *)map, size);
+	o->path = strdup(path);
+	return o->path != NULL;
+}
+
+struct pl_dwarf *pl_file_dwarf(struct pl_program *p, struct pl_file *f)
+{
+	if (f == p->pyfile)
+		return p->dwarf;
+	if (f->dwarf_tried)
+		return f->dwarf;
+	f->dwarf_tried = true;
+	if (!f->elf || !f->disk_path)
+		return NULL;
+	struct other_debug o = { f, NULL };
+	if (has_section(f->elf, ".debug_info"))
+		o.path = strdup(f->disk_path);
+	else
+		each_debug_candidate(p, f, try_other, &o);
+	if (o.path) {
+		struct pl_error *err = pl_dwarf_open(o.path, &f->dwarf);
+		pl_error_free(err);
+		free(o.path);
+	}
+	return f->dwarf;
+}
+
+struct pl_file *pl_file_at(struct pl_program *p, uint64_t addr)
+{
+	for (size_t i = 0; i < p->nfiles; i++)
+		if (p->files[i].elf && p->files[i].bias_known && addr >= p->files[i].lo &&
+		    addr < p->files[i].hi)
+			return &p->files[i];
+	return NULL;
 }
 
 static bool id_differs(const struct pl_file *f)

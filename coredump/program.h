@@ -32,6 +32,8 @@ struct pl_file {
 	uint8_t core_build_id[40]; /* read from the core's memory */
 	unsigned core_build_id_len;
 	bool is_main;
+	struct pl_dwarf *dwarf; /* another module's DWARF (pl_file_dwarf), once tried */
+	bool dwarf_tried;
 };
 
 struct pl_options {
@@ -74,6 +76,13 @@ struct pl_error *pl_program_open_core(struct pl_core *core, const struct pl_opti
 				      struct pl_program **out);
 void pl_program_free(struct pl_program *p);
 static inline void pl_program_freep(struct pl_program **p) { pl_program_free(*p); }
+
+/* The mapped ELF file holding addr, or NULL. */
+struct pl_file *pl_file_at(struct pl_program *p, uint64_t addr);
+/* The DWARF of file f: libpython's own, or another module's (an extension
+ * module's, embedded or found by build-id or debuglink as libpython's is),
+ * opened on first use; NULL when there is none. */
+struct pl_dwarf *pl_file_dwarf(struct pl_program *p, struct pl_file *f);
 
 __attribute__((format(printf, 2, 3)))
 void pl_warn(struct pl_program *p, const char *fmt, ...);

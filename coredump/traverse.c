@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dwarf.h"
 #include "objects.h"
 #include "program.h"
 
@@ -832,6 +833,66 @@ enum pl_trav pl_traverse_iframe(struct pl_heap *h, uint64_t iframe, pl_visit_fn 
 	return c.result;
 }
 
+struct fields {
+	struct pl_field *f;
+	int32_t n, cap;
+};
+
+static void add_field(void *ctx, int64_t off, const char *name)
+{
+	struct fields *fs = ctx;
+	if (fs->n == fs->cap) {
+		if (fs->cap >= 4096)
+			return;
+		int32_t cap = fs->cap ? fs->cap * 2 : 16;
+		struct pl_field *n = realloc(fs->f, (size_t)cap * sizeof(*n));
+		if (!n)
+			return;
+		fs->f = n;
+		fs->cap = cap;
+	}
+	if ((fs->f[fs->n].name = strdup(name)) != NULL)
+		fs->f[fs->n++].off = off;
+}
+
+static int by_off(const void *a, const void *b)
+{
+	const struct pl_field *x = a, *y = b;
+	return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* The name of the pointer member at off in objects of type t (a C type,
+ * or a class deriving from one): from the DWARF of the module holding the
+ * nearest C type's tp_traverse, whose first parameter points to its struct. */
+static const char *field_name(struct pl_heap *h, struct pl_type *t, int64_t off)
+{
+	load_traverse_names(h);
+	for (int depth = 0; t && t->traverse && handler_of(h, t->traverse) == H_SUBTYPE; depth++)
+		t = t->base && depth < 32 ? pl_type_get(h, t->base) : NULL;
+	if (!t)
+		return NULL;
+	if (t->nfields < 0) {
+		struct fields fs = { NULL, 0, 0 };
+		struct pl_file *f = t->traverse ? pl_file_at(h->p, t->traverse) : NULL;
+		struct pl_dwarf *d = f ? pl_file_dwarf(h->p, f) : NULL;
+		if (d)
+			pl_dwarf_param_fields(d, t->traverse - f->bias, add_field, &fs);
+		if (fs.n)
+			qsort(fs.f, (size_t)fs.n, sizeof(*fs.f), by_off);
+		t->fields = fs.f;
+		t->nfields = fs.n;
+	}
+	int32_t lo = 0, hi = t->nfields;
+	while (lo < hi) {
+		int32_t mid = lo + (hi - lo) / 2;
+		if (t->fields[mid].off < off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < t->nfields && t->fields[lo].off == off ? t->fields[lo].name : NULL;
+}
+
 const char *pl_edge_label(struct pl_heap *h, uint64_t src, const struct pl_edge *e, char *buf,
 			  size_t len)
 {
@@ -888,15 +949,22 @@ const char *pl_edge_label(struct pl_heap *h, uint64_t src, const struct pl_edge 
 	case PL_E_STACK:
 		snprintf(buf, len, " stack[%" PRIu64 "]", e->a);
 		break;
-	case PL_E_INFERRED:
-		snprintf(buf, len, ".<+%" PRIu64 "?>", e->a);
+	case PL_E_INFERRED: {
+		int64_t rc;
+		uint64_t ty;
+		struct pl_type *t = pl_obj_header(p, src, &rc, &ty) == 0 ? pl_type_get(h, ty) : NULL;
+		const char *nm = t ? field_name(h, t, (int64_t)e->a) : NULL;
+		if (nm)
+			snprintf(buf, len, ".<%s>", nm);
+		else
+			snprintf(buf, len, ".<+%" PRIu64 "?>", e->a);
 		break;
+	}
 	case PL_E_MODSTATE:
 		snprintf(buf, len, ".<module state +%" PRIu64 "?>", e->a);
 		break;
 	default:
 		snprintf(buf, len, ".?");
 	}
-	(void)src;
 	return buf;
 }

@@ -179,7 +179,7 @@ static const struct {
 	  "^__main__\\.LAST_ERROR\\.__traceback__(\\.tb_next)*\\.tb_frame local rows\\[[0-9]+\\]$" },
 	{ "saveall", "__main__.Temp", "^gc\\.garbage\\[[0-9]+\\]$" },
 	{ "suspended", "__main__.Item", "^__main__\\.GEN(\\.gi_frame)? local buf\\[[0-9]+\\]$" },
-	{ "suspended", "__main__.Item", "^__main__\\.TASK.* local rows\\[[0-9]+\\]$" },
+	{ "suspended", "__main__.Item", "^__main__\\.TASK\\.<task_coro> local rows\\[[0-9]+\\]$" },
 };
 #define NCHAINS (sizeof(chains) / sizeof(chains[0]))
 
@@ -280,7 +280,7 @@ static const struct {
 	  "__main__.Row", 0.10 },
 	{ "thread_local", "^<thread worker-1> worker\\(\\) local local_data$", "__main__.Record", 0.10 },
 	{ "suspended", "^__main__\\.GEN local buf$", "__main__.Item", 0.015 },
-	{ "suspended", "^__main__\\.TASK\\..* local rows$", "__main__.Item", 0.015 },
+	{ "suspended", "^__main__\\.TASK\\.<task_coro> local rows$", "__main__.Item", 0.015 },
 	{ "weakref_fixed", NULL, NULL, 0.10 },
 	{ "bounded_cache", NULL, NULL, 0.10 },
 	{ "stdlib_mix", NULL, NULL, 0.10 },

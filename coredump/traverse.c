@@ -265,7 +265,7 @@ static void visit_values(struct tctx *c, uint64_t values, int64_t n, uint64_t ca
 	}
 }
 
-static enum handler type_handler(struct tctx *c, struct pl_type *t);
+static enum handler type_handler(struct pl_heap *h, struct pl_type *t);
 static void dispatch(struct tctx *c, uint64_t obj, struct pl_type *t, enum handler h, int depth);
 
 /* A heap type's own __slots__: the PyMemberDefs after the type object, at
@@ -305,7 +305,7 @@ static void do_subtype(struct tctx *c, uint64_t obj, struct pl_type *type, int d
 	const struct pl_layout *L = c->L;
 	struct pl_type *base = type;
 	enum handler bh = H_SUBTYPE;
-	for (int i = 0; i < MAX_CHAIN && base && (bh = type_handler(c, base)) == H_SUBTYPE; i++) {
+	for (int i = 0; i < MAX_CHAIN && base && (bh = type_handler(c->h, base)) == H_SUBTYPE; i++) {
 		if (base->nslots > 0 && base->nslots < 4096) {
 			if (base->nslot_offs < 0)
 				decode_slots(c, base);
@@ -603,10 +603,10 @@ static void scan_body(struct tctx *c, uint64_t obj, const struct pl_type *t)
 	}
 }
 
-static enum handler type_handler(struct tctx *c, struct pl_type *t)
+static enum handler type_handler(struct pl_heap *h, struct pl_type *t)
 {
 	if (t->handler < 0)
-		t->handler = (int16_t)(t->traverse ? handler_of(c->h, t->traverse) : H_UNKNOWN);
+		t->handler = (int16_t)(t->traverse ? handler_of(h, t->traverse) : H_UNKNOWN);
 	return (enum handler)t->handler;
 }
 
@@ -796,7 +796,7 @@ enum pl_trav pl_traverse(struct pl_heap *h, uint64_t obj, const struct pl_type *
 	struct pl_type *mt = (struct pl_type *)t;
 	if (!t->traverse)
 		return PL_TRAV_EXACT;   /* not a container */
-	dispatch(&c, obj, mt, type_handler(&c, mt), 0);
+	dispatch(&c, obj, mt, type_handler(h, mt), 0);
 	return c.result;
 }
 
@@ -867,8 +867,8 @@ static int by_off(const void *a, const void *b)
 static const char *field_name(struct pl_heap *h, struct pl_type *t, int64_t off)
 {
 	load_traverse_names(h);
-	for (int depth = 0; t && t->traverse && handler_of(h, t->traverse) == H_SUBTYPE; depth++)
-		t = t->base && depth < 32 ? pl_type_get(h, t->base) : NULL;
+	for (int i = 0; t && type_handler(h, t) == H_SUBTYPE; i++)
+		t = t->base && i < MAX_CHAIN ? pl_type_get(h, t->base) : NULL;
 	if (!t)
 		return NULL;
 	if (t->nfields < 0) {

@@ -52,12 +52,13 @@ enum pl_trav pl_traverse(struct pl_heap *h, uint64_t obj, const struct pl_type *
 			 pl_visit_fn visit, void *ctx,
 			 bool (*is_object)(void *ctx, uint64_t addr));
 
-/* Visit what a 3.11+ _PyInterpreterFrame (not an object: it lives on a
- * thread's data stack) holds: f_locals, func, code and its locals and stack,
- * as _PyFrame_Traverse does. */
 /* Hint the cache ahead of pl_traverse(h, obj, t) (obj's own first bytes
  * should be in it already): the table a dict, list or set keeps apart. */
 void pl_traverse_prefetch(struct pl_heap *h, uint64_t obj, const struct pl_type *t);
+
+/* Visit what a 3.11+ _PyInterpreterFrame (not an object: it lives on a
+ * thread's data stack) holds: f_locals, func, code and its locals and stack,
+ * as _PyFrame_Traverse does. */
 enum pl_trav pl_traverse_iframe(struct pl_heap *h, uint64_t iframe, pl_visit_fn visit, void *ctx);
 
 /* The symbol name of a type's tp_traverse ("list_traverse"), or NULL. */

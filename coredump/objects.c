@@ -1213,6 +1213,20 @@ unsigned pl_threads(void)
 	return sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 1 ? (unsigned)CPU_COUNT(&set) : 1;
 }
 
+void pl_beside_start(struct pl_beside *b, void *(*fn)(void *), void *arg)
+{
+	b->running = pl_threads() > 1 && pthread_create(&b->tid, NULL, fn, arg) == 0;
+	if (!b->running)
+		fn(arg);
+}
+
+void pl_beside_wait(struct pl_beside *b)
+{
+	if (b->running)
+		pthread_join(b->tid, NULL);
+	b->running = false;
+}
+
 /* Drop the objects from `before` on (index entries, census totals). */
 static void heap_truncate(struct pl_heap *h, size_t before)
 {

@@ -4,6 +4,7 @@
 #ifndef PYLEAK_OBJECTS_H
 #define PYLEAK_OBJECTS_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -129,6 +130,15 @@ struct pl_heap {
 /* Threads pyleak-core may use: PYLEAK_THREADS, else the CPUs it may run on.
  * With 2 or more, the census walks the gc lists in segments, many at once. */
 unsigned pl_threads(void);
+/* Work run beside the caller: fn(arg) on a thread of its own when
+ * pl_threads() allows more than one and one can be started, else at once in
+ * pl_beside_start. pl_beside_wait returns when it is done. */
+struct pl_beside {
+	pthread_t tid;
+	bool running;
+};
+void pl_beside_start(struct pl_beside *b, void *(*fn)(void *), void *arg);
+void pl_beside_wait(struct pl_beside *b);
 
 /* Read the gc generation lists (and the permanent generation). Fails with
  * PL_E_STATE if the core was taken during a collection, unless forced.

@@ -1,7 +1,6 @@
 #include "config.h"
 #include "analysis.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,8 +64,7 @@ struct job {
 	struct pl_roots *r;
 	struct pl_retained *rt;
 	struct pl_error *err;
-	pthread_t tid;
-	bool running;
+	struct pl_beside b;
 };
 
 static void *reverse_thread(void *arg)
@@ -93,17 +91,12 @@ static void *types_thread(void *arg)
 static void job_start(struct job *j, void *(*fn)(void *))
 {
 	j->err = NULL;
-	j->running = pl_threads() > 1 && pthread_create(&j->tid, NULL, fn, j) == 0;
-	if (!j->running)
-		fn(j);
+	pl_beside_start(&j->b, fn, j);
 }
 
 static struct pl_error *job_wait(struct job *j)
 {
-	if (j->running) {
-		pthread_join(j->tid, NULL);
-		j->running = false;
-	}
+	pl_beside_wait(&j->b);
 	struct pl_error *err = j->err;
 	j->err = NULL;
 	return err;

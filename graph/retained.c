@@ -1,7 +1,6 @@
 #include "config.h"
 #include "retained.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,8 +71,8 @@ struct pl_error *pl_retained_compute(struct pl_graph *g, const uint32_t *roots, 
 				 pl_roots_held_from_c, g, rt->idom, order, &norder)))
 		goto out;
 	struct children c = { rt, order, n, norder, false };
-	pthread_t tid;
-	bool thread = pl_threads() > 1 && pthread_create(&tid, NULL, children, &c) == 0;
+	struct pl_beside b;
+	pl_beside_start(&b, children, &c);
 	/* retained: children before parents (reverse preorder) */
 	for (uint32_t i = norder; i-- > 0;) {
 		uint32_t v = order[i];
@@ -84,10 +83,7 @@ struct pl_error *pl_retained_compute(struct pl_graph *g, const uint32_t *roots, 
 			rt->reachable_bytes += rt->retained[v];
 	}
 	rt->reachable_objects = norder;
-	if (thread)
-		pthread_join(tid, NULL);
-	else
-		children(&c);
+	pl_beside_wait(&b);
 	if (c.nomem)
 		err = pl_error(PL_E_NOMEM, "out of memory computing retained sizes");
 out:

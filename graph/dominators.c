@@ -5,8 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* dfn values of the nodes not reached (yet); reached ones are below N */
 #define NONE UINT32_MAX
-#define SKIP (UINT32_MAX - 1)   /* dfn of a node left out of the search */
+#define SKIP (UINT32_MAX - 1)   /* left out of the search */
+#define ONE (UINT32_MAX - 2)    /* one predecessor, not a root: its semi is known */
+
+#define DOM_AHEAD 8   /* predecessors whose data is fetched ahead */
 
 /* Path compression on the forest of processed vertices (dfs numbers): after
  * it, label[v] is the vertex of least semi on the path from v up to (not
@@ -30,9 +34,11 @@ static void compress(uint32_t v, uint32_t *ancestor, uint32_t *label, const uint
 
 /* The iterative DFS from the super-root's successors roots[from..nroots)
  * (numbers from *N on). The stack holds dfs numbers; cursor[k] is the next
- * edge to look at for stack entry k (for the super-root: next root). */
+ * edge to look at for stack entry k (for the super-root: next root).
+ * A node's semi starts as its own number, or, when its one predecessor is
+ * the parent the search reached it from, as the parent's: final already. */
 static void search(const uint32_t *off, const uint32_t *dst, const uint32_t *roots, size_t from,
-		   size_t nroots, uint32_t *dfn, uint32_t *vertex, uint32_t *parent,
+		   size_t nroots, uint32_t *dfn, uint32_t *vertex, uint32_t *parent, uint32_t *semi,
 		   uint32_t *cursor, uint32_t *stack, uint32_t n, uint32_t *N)
 {
 	uint32_t sp = 0, next = *N;
@@ -41,18 +47,18 @@ static void search(const uint32_t *off, const uint32_t *dst, const uint32_t *roo
 	size_t ri = from;
 	while (sp) {
 		uint32_t v = stack[sp - 1];
-		uint32_t w = NONE;
+		uint32_t w = NONE, d = NONE;
 		if (v == 0) {
 			while (ri < nroots && w == NONE) {
 				uint32_t r = roots[ri++];
-				if (r < n && dfn[r] == NONE)
+				if (r < n && dfn[r] == NONE)   /* roots are never ONE */
 					w = r;
 			}
 		} else {
 			uint32_t node = vertex[v];
 			while (cursor[sp - 1] < off[node + 1] && w == NONE) {
 				uint32_t t = dst[cursor[sp - 1]++];
-				if (dfn[t] == NONE)
+				if ((d = dfn[t]) == NONE || d == ONE)
 					w = t;
 			}
 		}
@@ -63,6 +69,7 @@ static void search(const uint32_t *off, const uint32_t *dst, const uint32_t *roo
 		dfn[w] = next;
 		vertex[next] = w;
 		parent[next] = v;
+		semi[next] = d == ONE ? v : next;
 		stack[sp] = next;
 		cursor[sp++] = off[w];
 		next++;
@@ -83,30 +90,42 @@ struct pl_error *pl_dominators(uint32_t n, const uint32_t *off, const uint32_t *
 	uint32_t *ancestor = malloc(((size_t)n + 2) * sizeof(*ancestor));
 	uint32_t *label = malloc(((size_t)n + 2) * sizeof(*label));
 	uint32_t *cursor = malloc(((size_t)n + 2) * sizeof(*cursor));  /* DFS stack, then scratch */
-	bool *is_root = calloc(n ? n : 1, 1);
+	bool *is_root = malloc(n ? n : 1);
 	struct pl_error *err = NULL;
 	/* dom starts as the DFS parent and parents are only read before the
 	 * NCA pass rewrites them: one array serves both */
 	uint32_t *dom = parent;
+	if (n >= ONE) {
+		err = pl_error(PL_E_NOMEM, "too many objects for the dominator tree (%u)", n);
+		goto out;
+	}
 	if (!dfn || !vertex || !parent || !semi || !ancestor || !label || !cursor || !is_root) {
 		err = pl_error(PL_E_NOMEM, "out of memory computing dominators");
 		goto out;
 	}
-	/* roots are successors of the super-root: mark them */
+	/* roots are successors of the super-root: mark them (in zeroed
+	 * memory written before read: fresh zero pages read first would be
+	 * faulted twice, once more when a root is marked) */
+	memset(is_root, 0, n);
 	for (size_t i = 0; i < nroots; i++)
 		if (roots[i] < n)
 			is_root[roots[i]] = true;
-	/* A node without successors and with one predecessor (most str, int
-	 * and float objects) is dominated by that predecessor and dominates
-	 * nothing: it is left out of the search (dfn SKIP) and given its
-	 * dominator at the end. */
+	/* A node with one predecessor (and not a root) is dominated by it:
+	 * most of a heap's nodes. With no successors either (most str, int
+	 * and float objects) it dominates nothing: it is left out of the
+	 * search (dfn SKIP) and given its dominator at the end. With some it
+	 * is searched (ONE until reached), but its semidominator needs no
+	 * look at its predecessors. */
 	for (uint32_t v = 0; v < n; v++)
-		dfn[v] = off[v] == off[v + 1] && roff[v + 1] - roff[v] == 1 && !is_root[v] ? SKIP : NONE;
+		dfn[v] = roff[v + 1] - roff[v] != 1 || is_root[v] ? NONE
+			 : off[v] == off[v + 1]                   ? SKIP
+								  : ONE;
 	uint32_t N = 1;
 	vertex[0] = NONE;
 	parent[0] = NONE;
+	semi[0] = 0;
 	/* order doubles as the DFS stack: it is only filled at the end */
-	search(off, dst, roots, 0, nroots, dfn, vertex, parent, cursor, order, n, &N);
+	search(off, dst, roots, 0, nroots, dfn, vertex, parent, semi, cursor, order, n, &N);
 	if (more) {
 		/* more roots: the nodes the predicate picks among those the roots
 		 * do not reach, all chosen before the search goes on from them.
@@ -114,7 +133,7 @@ struct pl_error *pl_dominators(uint32_t n, const uint32_t *off, const uint32_t *
 		uint32_t *extra = NULL;
 		size_t nextra = 0, cap = 0;
 		for (uint32_t v = 0; v < n; v++) {
-			if (dfn[v] == SKIP ? dfn[rsrc[roff[v]]] < N : dfn[v] != NONE)
+			if (dfn[v] == SKIP ? dfn[rsrc[roff[v]]] < N : dfn[v] < N)
 				continue;
 			if (!more(ctx, v))
 				continue;
@@ -132,34 +151,48 @@ struct pl_error *pl_dominators(uint32_t n, const uint32_t *off, const uint32_t *
 		}
 		for (size_t i = 0; i < nextra; i++) {
 			is_root[extra[i]] = true;
-			if (dfn[extra[i]] == SKIP)
-				dfn[extra[i]] = NONE;
+			dfn[extra[i]] = NONE;   /* from SKIP or ONE: a root now */
 		}
-		search(off, dst, extra, 0, nextra, dfn, vertex, parent, cursor, order, n, &N);
+		search(off, dst, extra, 0, nextra, dfn, vertex, parent, semi, cursor, order, n, &N);
 		free(extra);
 	}
 	for (uint32_t i = 0; i < N; i++) {
-		semi[i] = i;
 		label[i] = i;
 		ancestor[i] = NONE;
 	}
 	for (uint32_t w = N - 1; w >= 1; w--) {
-		uint32_t node = vertex[w];
-		if (is_root[node])
-			semi[w] = 0;
-		for (uint32_t e = roff[node]; e < roff[node + 1]; e++) {
-			uint32_t v = dfn[rsrc[e]];
-			if (v == NONE)
-				continue;
-			uint32_t u = v;
-			if (ancestor[v] != NONE) {
-				compress(v, ancestor, label, semi, cursor);
-				u = label[v];
+		if (semi[w] == w) {   /* else one predecessor, the parent: semi is final */
+			uint32_t node = vertex[w];
+			if (is_root[node])
+				semi[w] = 0;
+			/* a type object has as many predecessors as instances: their
+			 * data is fetched ahead, in two stages, and the look stops
+			 * as soon as one of them gives the super-root */
+			uint32_t end = roff[node + 1];
+			for (uint32_t e = roff[node]; e < end; e++) {
+				if (e + 2 * DOM_AHEAD < end)
+					__builtin_prefetch(&dfn[rsrc[e + 2 * DOM_AHEAD]]);
+				if (e + DOM_AHEAD < end) {
+					uint32_t a = dfn[rsrc[e + DOM_AHEAD]];
+					if (a < N) {
+						__builtin_prefetch(&ancestor[a]);
+						__builtin_prefetch(&label[a]);
+					}
+				}
+				uint32_t v = dfn[rsrc[e]];
+				if (v >= N)   /* not reached */
+					continue;
+				/* v itself when not processed yet (its semi may
+				 * be set ahead, when it has one predecessor) */
+				uint32_t sv = v;
+				if (ancestor[v] != NONE) {
+					compress(v, ancestor, label, semi, cursor);
+					sv = semi[label[v]];
+				}
+				if (sv < semi[w] && (semi[w] = sv) == 0)
+					break;   /* the least there is: the super-root */
 			}
-			if (semi[u] < semi[w])
-				semi[w] = semi[u];
 		}
-		label[w] = w;
 		ancestor[w] = parent[w];
 	}
 	/* idom: the nearest common ancestor step */

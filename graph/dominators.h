@@ -2,7 +2,8 @@
  * successors are the given roots: Semi-NCA (Lengauer-Tarjan semidominators
  * with path compression, then nearest common ancestors), iterative, O(E log V).
  * Nodes with no successors and one predecessor (most of a heap's str and
- * int objects) are left out of the search and given that predecessor.
+ * int objects) are left out of the search and given that predecessor;
+ * searched nodes with one predecessor skip the semidominator step.
  * A pure function of CSR arrays, so it is tested on its own. */
 #ifndef PYLEAK_DOMINATORS_H
 #define PYLEAK_DOMINATORS_H

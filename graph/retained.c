@@ -30,6 +30,9 @@ static void *children(void *arg)
 	struct children *c = arg;
 	struct pl_retained *rt = c->rt;
 	uint32_t n = c->n;
+	/* written before read: fresh zero pages read first would each be
+	 * faulted twice (the zero page, then a copy) */
+	memset(rt->coff, 0, ((size_t)n + 2) * sizeof(*rt->coff));
 	for (uint32_t i = 0; i < c->norder; i++)
 		if (rt->idom[c->order[i]] < n)
 			rt->coff[rt->idom[c->order[i]] + 1]++;
@@ -50,6 +53,8 @@ static void *children(void *arg)
 	return NULL;
 }
 
+#define SUM_AHEAD 8   /* nodes whose data is fetched ahead of the sums */
+
 struct pl_error *pl_retained_compute(struct pl_graph *g, const uint32_t *roots, size_t nroots,
 				     struct pl_retained *rt)
 {
@@ -61,8 +66,8 @@ struct pl_error *pl_retained_compute(struct pl_graph *g, const uint32_t *roots, 
 	uint32_t n = g->n, norder = 0;
 	uint32_t *order = malloc(((size_t)n + 2) * sizeof(*order));
 	rt->idom = malloc(((size_t)n + 1) * sizeof(*rt->idom));
-	rt->retained = calloc((size_t)n + 1, sizeof(*rt->retained));
-	rt->coff = calloc((size_t)n + 2, sizeof(*rt->coff));
+	rt->retained = malloc(((size_t)n + 1) * sizeof(*rt->retained));
+	rt->coff = malloc(((size_t)n + 2) * sizeof(*rt->coff));
 	if (!order || !rt->idom || !rt->retained || !rt->coff) {
 		err = pl_error(PL_E_NOMEM, "out of memory computing retained sizes");
 		goto out;
@@ -73,14 +78,28 @@ struct pl_error *pl_retained_compute(struct pl_graph *g, const uint32_t *roots, 
 	struct children c = { rt, order, n, norder, false };
 	struct pl_beside b;
 	pl_beside_start(&b, children, &c);
-	/* retained: children before parents (reverse preorder) */
+	/* retained: each reached node's own size (in node order, written
+	 * before read), then children before parents (reverse preorder), with
+	 * the data of the ones to come fetched ahead */
+	const struct pl_obj *objs = h->objs;
+	uint64_t *ret = rt->retained;
+	const uint32_t *idom = rt->idom;
+	for (uint32_t v = 0; v < n; v++)
+		ret[v] = idom[v] == UINT32_MAX ? 0 : objs[v].size;
+	ret[n] = 0;
 	for (uint32_t i = norder; i-- > 0;) {
+		if (i >= 2 * SUM_AHEAD) {
+			uint32_t a = order[i - 2 * SUM_AHEAD];
+			__builtin_prefetch(&idom[a]);
+			__builtin_prefetch(&ret[a]);
+		}
+		if (i >= SUM_AHEAD && idom[order[i - SUM_AHEAD]] < n)
+			__builtin_prefetch(&ret[idom[order[i - SUM_AHEAD]]]);
 		uint32_t v = order[i];
-		rt->retained[v] += h->objs[v].size;
-		if (rt->idom[v] < n)
-			rt->retained[rt->idom[v]] += rt->retained[v];
+		if (idom[v] < n)
+			ret[idom[v]] += ret[v];
 		else
-			rt->reachable_bytes += rt->retained[v];
+			rt->reachable_bytes += ret[v];
 	}
 	rt->reachable_objects = norder;
 	pl_beside_wait(&b);

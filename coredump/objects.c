@@ -826,17 +826,27 @@ static void index_pool(struct pl_heap *h)
 	}
 }
 
-/* The direct slot for addr, its chunk made if need be; NULL when out of
- * memory. */
+/* The direct slot for addr, its chunk made if need be, its part written
+ * (to 0) if it never was; NULL when out of memory. */
 static uint32_t *direct_slot(struct pl_heap *h, uint64_t addr)
 {
 	if (!h->idir && !(h->idir = calloc((size_t)1 << PL_IDX_L1_BITS, sizeof(*h->idir))))
 		return NULL;
-	uint32_t ***l2 = &h->idir[addr >> 32];
+	struct pl_idx_chunk **l2 = &h->idir[addr >> 32];
 	if (!*l2 && !(*l2 = calloc((size_t)1 << PL_IDX_L2_BITS, sizeof(**l2))))
 		return NULL;
-	uint32_t **c = &(*l2)[(addr >> 20) & ((1u << PL_IDX_L2_BITS) - 1)];
-	if (!*c) {
+	struct pl_idx_chunk *ch = &(*l2)[(addr >> 20) & ((1u << PL_IDX_L2_BITS) - 1)];
+	uint32_t k = (uint32_t)(addr >> 4) & ((1u << PL_IDX_CHUNK_BITS) - 1);
+	if (ch->slots) {
+		uint64_t part = (uint64_t)1 << (k >> PL_IDX_PART_BITS);
+		if (!(ch->written & part)) {
+			ch->written |= part;
+			ch->slots[k] = 0;   /* a write first: the page is faulted once */
+		}
+		return &ch->slots[k];
+	}
+	uint32_t **c = &ch->slots;
+	{
 		/* zero, and its pages appear as they are written */
 		const size_t chunk = sizeof(uint32_t) << PL_IDX_CHUNK_BITS;
 		if (!h->ipool_tried)
@@ -850,8 +860,10 @@ static uint32_t *direct_slot(struct pl_heap *h, uint64_t addr)
 			return NULL;
 		}
 		*c = m;
+		ch->written = (uint64_t)1 << (k >> PL_IDX_PART_BITS);
+		ch->slots[k] = 0;
 	}
-	return &(*c)[(addr >> 4) & ((1u << PL_IDX_CHUNK_BITS) - 1)];
+	return &ch->slots[k];
 }
 
 static void index_release(struct pl_heap *h)
@@ -861,7 +873,7 @@ static void index_release(struct pl_heap *h)
 			if (!h->idir[i])
 				continue;
 			for (size_t j = 0; j < (size_t)1 << PL_IDX_L2_BITS; j++) {
-				uint8_t *c = (uint8_t *)h->idir[i][j];
+				uint8_t *c = (uint8_t *)h->idir[i][j].slots;
 				if (c && !(c >= h->ipool && c < h->ipool + h->ipool_size))
 					munmap(c, sizeof(uint32_t) << PL_IDX_CHUNK_BITS);
 			}
@@ -939,14 +951,19 @@ static bool index_number(struct pl_heap *h, size_t n)
 	h->capobjs = n;
 	size_t id = 0;
 	for (size_t i = 0; h->idir && i < (size_t)1 << PL_IDX_L1_BITS; i++) {
-		uint32_t **l2 = h->idir[i];
+		struct pl_idx_chunk *l2 = h->idir[i];
 		for (size_t j = 0; l2 && j < (size_t)1 << PL_IDX_L2_BITS; j++) {
-			uint32_t *c = l2[j];
+			uint32_t *c = l2[j].slots;
 			if (!c)
 				continue;
 			uint64_t base = (uint64_t)i << 32 | (uint64_t)j << 20;
 			const uint64_t *w = (const uint64_t *)c;   /* two slots at a time */
 			for (size_t k = 0; k < ((size_t)1 << PL_IDX_CHUNK_BITS) / 2; k++) {
+				/* parts never written hold nothing: not read */
+				if (!(l2[j].written >> (2 * k >> PL_IDX_PART_BITS) & 1)) {
+					k |= ((size_t)1 << (PL_IDX_PART_BITS - 1)) - 1;
+					continue;
+				}
 				if (!w[k])
 					continue;
 				for (size_t s = 2 * k; s < 2 * k + 2; s++) {

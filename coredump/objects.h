@@ -79,6 +79,14 @@ static inline uint32_t pl_refcnt_clamp(int64_t rc)
  * 200 MB, touched only as used), so that pl_type pointers stay valid. */
 #define PL_MAX_TYPES (1u << 20)
 
+/* A chunk of the direct index, and which of its 64 parts (a page each)
+ * were written: a part never written holds no object, and is not read (a
+ * fresh page read first is faulted twice: the zero page, then a copy) */
+struct pl_idx_chunk {
+	uint32_t *slots;
+	uint64_t written;
+};
+
 struct pl_heap {
 	struct pl_program *p;
 	struct pl_type *types;            /* never moves; see PL_MAX_TYPES */
@@ -91,7 +99,7 @@ struct pl_heap {
 	 * names a chunk of 64 K slots per MiB, made when first written; its
 	 * untouched pages cost nothing. Neighbours in memory share cache lines,
 	 * and a lookup never compares keys. */
-	uint32_t ***idir;
+	struct pl_idx_chunk **idir;
 	/* the chunks, cut from one reservation over as many MiB as the
 	 * address space touches (its untouched pages cost nothing, and it is
 	 * given back at once); chunks beyond it are mappings of their own */
@@ -162,18 +170,23 @@ void pl_heap_release(struct pl_heap *h);
 #define PL_IDX_L1_BITS 16
 #define PL_IDX_L2_BITS 12
 #define PL_IDX_CHUNK_BITS 16   /* slots per chunk: 16-byte granules of 1 MiB */
+#define PL_IDX_PART_BITS 10    /* slots per part of a chunk: 4 KiB */
 
 static inline bool pl_heap_direct(uint64_t addr)
 {
 	return (addr & 15) == 0 && addr >> 48 == 0;
 }
 
-/* The direct slot of addr, or NULL when its chunk was never written. */
+/* The direct slot of addr, or NULL when its part of a chunk was never
+ * written (then no object is there). */
 static inline const uint32_t *pl_heap_dslot(const struct pl_heap *h, uint64_t addr)
 {
-	uint32_t **l2 = h->idir ? h->idir[addr >> 32] : NULL;
-	const uint32_t *c = l2 ? l2[(addr >> 20) & ((1u << PL_IDX_L2_BITS) - 1)] : NULL;
-	return c ? &c[(addr >> 4) & ((1u << PL_IDX_CHUNK_BITS) - 1)] : NULL;
+	const struct pl_idx_chunk *l2 = h->idir ? h->idir[addr >> 32] : NULL;
+	if (!l2)
+		return NULL;
+	const struct pl_idx_chunk *c = &l2[(addr >> 20) & ((1u << PL_IDX_L2_BITS) - 1)];
+	uint32_t k = (uint32_t)(addr >> 4) & ((1u << PL_IDX_CHUNK_BITS) - 1);
+	return c->written >> (k >> PL_IDX_PART_BITS) & 1 ? &c->slots[k] : NULL;
 }
 
 uint32_t pl_heap_find_hashed(const struct pl_heap *h, uint64_t addr);

@@ -428,6 +428,24 @@ void pl_core_release_below(const struct pl_core *c, const void *data)
 		release(c, (size_t)(d - m) / page * page);
 }
 
+void pl_core_populate(const struct pl_core *c, const void *from, const void *to)
+{
+#ifdef MADV_POPULATE_READ
+	const uint8_t *m = c->map, *f = from, *t = to;
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	if (!c->owns_map || c->compression || !m || f < m || f >= m + c->size)
+		return;
+	if (t > m + c->size)
+		t = m + c->size;
+	size_t a = (size_t)(f - m) / page * page, b = (size_t)(t - m);
+	madvise((void *)(m + a), b - a, MADV_POPULATE_READ);
+#else
+	(void)c;
+	(void)from;
+	(void)to;
+#endif
+}
+
 int pl_core_signal(const struct pl_core *c, int *thread)
 {
 	const struct pl_core_thread *ct = pl_core_crashing_thread(c);

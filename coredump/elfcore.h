@@ -89,6 +89,10 @@ void pl_core_free(struct pl_core *core);
 void pl_core_release_pages(const struct pl_core *c);
 /* The same for the core's pages before `data` (a pointer into its data). */
 void pl_core_release_below(const struct pl_core *c, const void *data);
+/* Map in (from the page cache) the pages of the core's data from `from`
+ * to `to` (pointers into it), for a reader about to read them; nothing
+ * for a decompressed core or where the system cannot. */
+void pl_core_populate(const struct pl_core *c, const void *from, const void *to);
 
 /* Value of an auxv entry, or 0 when absent. */
 uint64_t pl_core_auxv(const struct pl_core *core, uint64_t type);

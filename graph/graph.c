@@ -18,6 +18,10 @@
  * (grows it) only while holding `mu`, which the helper holds while it maps. */
 #define AHEAD_BYTES (4u << 20)
 #define AHEAD_STEP (1u << 20)
+/* The same for the core's pages, read in address order (except for what
+ * objects point to): the helper maps them in ahead of the build from the
+ * page cache, and gives back those behind it when the build asks. */
+#define CORE_AHEAD (8u << 20)
 
 struct ahead {
 	pthread_t tid;
@@ -30,6 +34,14 @@ struct ahead {
 		_Atomic size_t pos;       /* bytes written so far */
 		size_t done;              /* bytes mapped in (the helper's) */
 	} a[3];
+	struct {
+		const struct pl_core *core;
+		_Atomic(const uint8_t *) pos;    /* where the build reads */
+		const uint8_t *done;             /* mapped in up to here (the helper's) */
+		_Atomic(const uint8_t *) below;  /* give back the pages below this */
+		_Atomic uint64_t asked;          /* ... each time this grows */
+		uint64_t answered;               /* (the helper's) */
+	} core;
 };
 
 enum { AH_OBJS, AH_DST, AH_OFF };
@@ -52,6 +64,26 @@ static void *ahead_thread(void *arg)
 			}
 		}
 		pthread_mutex_unlock(&A->mu);
+		uint64_t asked = atomic_load_explicit(&A->core.asked, memory_order_acquire);
+		if (asked != A->core.answered) {
+			const uint8_t *below = atomic_load_explicit(&A->core.below, memory_order_relaxed);
+			if (below)
+				pl_core_release_below(A->core.core, below);
+			else
+				pl_core_release_pages(A->core.core);
+			A->core.answered = asked;
+			worked = true;
+		}
+		const uint8_t *pos = atomic_load_explicit(&A->core.pos, memory_order_relaxed);
+		if (pos) {
+			if (A->core.done < pos || A->core.done > pos + CORE_AHEAD)
+				A->core.done = pos;
+			if (A->core.done < pos + CORE_AHEAD - AHEAD_STEP) {
+				pl_core_populate(A->core.core, A->core.done, A->core.done + AHEAD_STEP);
+				A->core.done += AHEAD_STEP;
+				worked = true;
+			}
+		}
 		if (!worked) {
 			struct timespec ts = { 0, 50 * 1000 };
 			nanosleep(&ts, NULL);
@@ -284,6 +316,7 @@ static struct pl_error *build(struct pl_heap *h, struct pl_graph *g, size_t stag
 		ahead_set(&b.ahead, AH_OBJS, h->objs, h->capobjs * sizeof(*h->objs),
 			  h->nobjs * sizeof(*h->objs));
 		ahead_set(&b.ahead, AH_OFF, g->off, g->off_bytes, 0);
+		b.ahead.core.core = p->core;
 		b.ahead.running = pthread_create(&b.ahead.tid, NULL, ahead_thread, &b.ahead) == 0;
 		if (!b.ahead.running)
 			pthread_mutex_destroy(&b.ahead.mu);
@@ -376,12 +409,18 @@ static struct pl_error *build(struct pl_heap *h, struct pl_graph *g, size_t stag
 		 * stay resident next to the growing arrays. The gc objects come in
 		 * address order: those before the next one are done with (reads
 		 * of them here and there fault them in again). */
+		const uint8_t *next = i < g->ntracked ? pl_as_ptr(&p->as, h->objs[i].addr, 1) : NULL;
+		if (b.ahead.running)
+			atomic_store_explicit(&b.ahead.core.pos, next, memory_order_relaxed);
 		if (++batches % RELEASE_BATCHES == 0) {
-			const uint8_t *next = i < g->ntracked ? pl_as_ptr(&p->as, h->objs[i].addr, 1) : NULL;
-			if (next)
+			if (b.ahead.running) {   /* the helper does it (NULL: all) */
+				atomic_store_explicit(&b.ahead.core.below, next, memory_order_relaxed);
+				atomic_fetch_add_explicit(&b.ahead.core.asked, 1, memory_order_release);
+			} else if (next) {
 				pl_core_release_below(p->core, next);
-			else
+			} else {
 				pl_core_release_pages(p->core);
+			}
 		}
 	}
 	ahead_stop(&b.ahead);

@@ -945,8 +945,7 @@ uint32_t pl_heap_add(struct pl_heap *h, const struct pl_obj *o, bool *dup)
  * false when out of memory. */
 static bool index_number(struct pl_heap *h, size_t n)
 {
-	h->objs = pl_big_resize(NULL, 0, n * sizeof(*h->objs));
-	if (!h->objs)
+	if (!h->objs && !(h->objs = pl_big_resize(NULL, 0, n * sizeof(*h->objs))))
 		return false;
 	h->capobjs = n;
 	size_t id = 0;
@@ -1733,6 +1732,20 @@ struct pl_error *pl_census_one_by_one(struct pl_program *p, struct pl_heap *h)
 	return err ? err : census_lists(p, h, limit, false);
 }
 
+#define MARK_AHEAD 16   /* census marks whose index slots are fetched ahead */
+
+struct populate {
+	void *p;
+	size_t bytes;
+};
+
+static void *populate_thread(void *arg)
+{
+	struct populate *q = arg;
+	pl_big_populate(q->p, 0, q->bytes);
+	return NULL;
+}
+
 struct pl_error *pl_census_stage(struct pl_program *p, struct pl_heap *h, size_t *staged)
 {
 	*staged = 0;
@@ -1750,7 +1763,20 @@ struct pl_error *pl_census_stage(struct pl_program *p, struct pl_heap *h, size_t
 	 * again in that order and gives back those behind it.) */
 	const uint64_t head = (uint64_t)p->L.sizeof_gc_head;
 	bool ok = true;
+	/* the objects' array (filled by the numbering) is mapped in beside */
+	struct populate fill = { pl_big_resize(NULL, 0, n * sizeof(*h->objs)), n * sizeof(*h->objs) };
+	struct pl_beside b;
+	if ((h->objs = fill.p)) {
+		h->capobjs = n;
+		pl_beside_start(&b, populate_thread, &fill);
+	}
 	for (size_t i = 0; i < n && ok; i++) {
+		if (i + MARK_AHEAD < n) {   /* the slots come in list order: fetched ahead */
+			uint64_t a = (all[i + MARK_AHEAD] & ~(uint64_t)15) + head;
+			uint32_t *f = pl_heap_direct(a) ? direct_slot(h, a) : NULL;
+			if (f)
+				__builtin_prefetch(f, 1);
+		}
 		uint64_t addr = (all[i] & ~(uint64_t)15) + head;
 		/* NULL: out of memory, or an address the direct map cannot hold */
 		uint32_t *s = pl_heap_direct(addr) ? direct_slot(h, addr) : NULL;
@@ -1758,6 +1784,8 @@ struct pl_error *pl_census_stage(struct pl_program *p, struct pl_heap *h, size_t
 		if (ok)
 			*s = (uint32_t)(all[i] & 15) + 1;
 	}
+	if (fill.p)
+		pl_beside_wait(&b);
 	free(all);
 	if (!ok || !index_number(h, n)) {   /* the one-by-one walk says where */
 		pl_heap_release(h);

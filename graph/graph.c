@@ -542,11 +542,15 @@ struct pl_error *pl_graph_gc(struct pl_graph *g)
 	 * edge that is not a real reference would make a live object look
 	 * dead. Inferred edges still carry reachability below, which errs
 	 * towards alive. */
+	const uint32_t nte = g->off[g->ntracked];   /* the tracked nodes' edges */
 	for (uint32_t s = 0; s < g->ntracked; s++)
 		if (tent[s] && pl_trav_of(g, s) != PL_TRAV_INFERRED)
-			for (uint32_t e = g->off[s]; e < g->off[s + 1]; e++)
+			for (uint32_t e = g->off[s]; e < g->off[s + 1]; e++) {
+				if (e + GC_AHEAD * 2 < nte)   /* targets are all over */
+					__builtin_prefetch(&g->ext[g->dst[e + GC_AHEAD * 2]], 1);
 				if (g->ext[g->dst[e]] != INT32_MAX)
 					g->ext[g->dst[e]]--;
+			}
 	/* move_unreachable: ext > 0 are roots; what they reach is alive.
 	 * Breadth first, so that a node's edges can be fetched ahead of
 	 * their turn (a queue, not a stack: nodes are taken long after they

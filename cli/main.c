@@ -20,6 +20,15 @@
 #include <sys/stat.h>
 #include "options.h"
 #include "triage.h"
+#include <unistd.h>
+
+/* A successful run ends without freeing what it holds; the sanitizer
+ * builds free everything, so that their leak check still sees it all. */
+#if defined(__SANITIZE_ADDRESS__)
+#define FAST_EXIT 0
+#else
+#define FAST_EXIT 1
+#endif
 
 static int fail(struct pl_error *err)
 {
@@ -265,7 +274,8 @@ int main(int argc, char **argv)
 			pl_render_report(stdout, &rep, c.format);
 	}
 done:
-	pl_analysis_release(&r);
+	if (err || rc || !FAST_EXIT)
+		pl_analysis_release(&r);
 	if (err) {
 		print_warnings(p);
 		return fail(err);
@@ -276,6 +286,13 @@ done:
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		fprintf(stderr, "pyleak-core: writing output failed: %s\n", strerror(errno));
 		return 10;
+	}
+	if (FAST_EXIT) {
+		/* the output is out: the kernel takes the heap's arrays and the
+		 * core's mappings back at once, faster than freeing them one by
+		 * one (about 0.1 s for a 2.5M-object core) */
+		fflush(stderr);
+		_exit(0);
 	}
 	return 0;
 }

@@ -406,12 +406,18 @@ uint64_t pl_core_auxv(const struct pl_core *c, uint64_t type)
 	return 0;
 }
 
+/* Is the core's data a read-only mapping of the file, whose pages come
+ * from the page cache? (A decompressed core's anonymous mapping would come
+ * back zeroed once given back.) */
+static bool file_pages(const struct pl_core *c)
+{
+	return c->owns_map && !c->compression && c->map;
+}
+
 /* Give back the first n bytes' pages of the core's data. */
 static void release(const struct pl_core *c, size_t n)
 {
-	/* only a read-only mapping of the file: its pages come back from the
-	 * page cache; an anonymous (decompressed) one would come back zeroed */
-	if (c->owns_map && !c->compression && c->map && n)
+	if (file_pages(c) && n)
 		madvise((void *)c->map, n, MADV_DONTNEED);
 }
 
@@ -433,7 +439,7 @@ void pl_core_populate(const struct pl_core *c, const void *from, const void *to)
 #ifdef MADV_POPULATE_READ
 	const uint8_t *m = c->map, *f = from, *t = to;
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	if (!c->owns_map || c->compression || !m || f < m || f >= m + c->size)
+	if (!file_pages(c) || f < m || f >= m + c->size)
 		return;
 	if (t > m + c->size)
 		t = m + c->size;

@@ -836,17 +836,7 @@ static uint32_t *direct_slot(struct pl_heap *h, uint64_t addr)
 	if (!*l2 && !(*l2 = calloc((size_t)1 << PL_IDX_L2_BITS, sizeof(**l2))))
 		return NULL;
 	struct pl_idx_chunk *ch = &(*l2)[(addr >> 20) & ((1u << PL_IDX_L2_BITS) - 1)];
-	uint32_t k = (uint32_t)(addr >> 4) & ((1u << PL_IDX_CHUNK_BITS) - 1);
-	if (ch->slots) {
-		uint64_t part = (uint64_t)1 << (k >> PL_IDX_PART_BITS);
-		if (!(ch->written & part)) {
-			ch->written |= part;
-			ch->slots[k] = 0;   /* a write first: the page is faulted once */
-		}
-		return &ch->slots[k];
-	}
-	uint32_t **c = &ch->slots;
-	{
+	if (!ch->slots) {
 		/* zero, and its pages appear as they are written */
 		const size_t chunk = sizeof(uint32_t) << PL_IDX_CHUNK_BITS;
 		if (!h->ipool_tried)
@@ -859,9 +849,13 @@ static uint32_t *direct_slot(struct pl_heap *h, uint64_t addr)
 				     0)) == MAP_FAILED) {
 			return NULL;
 		}
-		*c = m;
-		ch->written = (uint64_t)1 << (k >> PL_IDX_PART_BITS);
-		ch->slots[k] = 0;
+		ch->slots = m;
+	}
+	uint32_t k = (uint32_t)(addr >> 4) & ((1u << PL_IDX_CHUNK_BITS) - 1);
+	uint64_t part = (uint64_t)1 << (k >> PL_IDX_PART_BITS);
+	if (!(ch->written & part)) {
+		ch->written |= part;
+		ch->slots[k] = 0;   /* a write first: the page is faulted once */
 	}
 	return &ch->slots[k];
 }

@@ -46,6 +46,16 @@ struct ahead {
 
 enum { AH_OBJS, AH_DST, AH_OFF };
 
+/* Give back the core's pages below where the build reads next (NULL: it
+ * reads here and there now, all of them). */
+static void release_behind(const struct pl_core *core, const uint8_t *next)
+{
+	if (next)
+		pl_core_release_below(core, next);
+	else
+		pl_core_release_pages(core);
+}
+
 static void *ahead_thread(void *arg)
 {
 	struct ahead *A = arg;
@@ -66,11 +76,8 @@ static void *ahead_thread(void *arg)
 		pthread_mutex_unlock(&A->mu);
 		uint64_t asked = atomic_load_explicit(&A->core.asked, memory_order_acquire);
 		if (asked != A->core.answered) {
-			const uint8_t *below = atomic_load_explicit(&A->core.below, memory_order_relaxed);
-			if (below)
-				pl_core_release_below(A->core.core, below);
-			else
-				pl_core_release_pages(A->core.core);
+			release_behind(A->core.core,
+				       atomic_load_explicit(&A->core.below, memory_order_relaxed));
 			A->core.answered = asked;
 			worked = true;
 		}
@@ -416,10 +423,8 @@ static struct pl_error *build(struct pl_heap *h, struct pl_graph *g, size_t stag
 			if (b.ahead.running) {   /* the helper does it (NULL: all) */
 				atomic_store_explicit(&b.ahead.core.below, next, memory_order_relaxed);
 				atomic_fetch_add_explicit(&b.ahead.core.asked, 1, memory_order_release);
-			} else if (next) {
-				pl_core_release_below(p->core, next);
 			} else {
-				pl_core_release_pages(p->core);
+				release_behind(p->core, next);
 			}
 		}
 	}

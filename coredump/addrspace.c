@@ -41,9 +41,15 @@ const struct pl_as_range *pl_as_find_hinted(const struct pl_as *as, size_t *hint
 	return NULL;
 }
 
-const struct pl_as_range *pl_as_find(struct pl_as *as, uint64_t addr)
+_Thread_local uint32_t pl_as_cache[1u << PL_AS_CACHE_BITS];
+
+const struct pl_as_range *pl_as_find(const struct pl_as *as, uint64_t addr)
 {
-	return pl_as_find_hinted(as, &as->hint, addr);
+	uint32_t *slot = pl_as_cache_slot(addr);
+	size_t hint = *slot;
+	const struct pl_as_range *r = pl_as_find_hinted(as, &hint, addr);
+	*slot = (uint32_t)hint;
+	return r;
 }
 
 static struct pl_error *insert(struct pl_as *as, size_t at, uint64_t s, uint64_t e,
@@ -80,7 +86,6 @@ struct pl_error *pl_as_add(struct pl_as *as, uint64_t start, uint64_t end,
 			return err;
 		cur = gap_end;
 	}
-	as->hint = 0;
 	return NULL;
 }
 
@@ -104,7 +109,7 @@ static int read_from(struct pl_as *as, uint64_t addr, void *buf, size_t len, boo
 	return 0;
 }
 
-int pl_as_read(struct pl_as *as, uint64_t addr, void *buf, size_t len)
+int pl_as_read_spanning(struct pl_as *as, uint64_t addr, void *buf, size_t len)
 {
 	return read_from(as, addr, buf, len, false);
 }

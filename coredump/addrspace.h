@@ -24,8 +24,20 @@ struct pl_as_range {
 struct pl_as {
 	struct pl_as_range *r;
 	size_t n, cap;
-	size_t hint;
 };
+
+/* Each thread remembers, for each 1 MiB of address (PL_AS_CACHE slots,
+ * picked by address bits), the range it last found there: an object, its
+ * values and its keys often lie in different ranges. Only a hint: the
+ * range is checked before it is used, so any value is safe. */
+#define PL_AS_CACHE_BITS 6
+extern _Thread_local uint32_t pl_as_cache[1u << PL_AS_CACHE_BITS]
+	__attribute__((tls_model("initial-exec")));
+
+static inline uint32_t *pl_as_cache_slot(uint64_t addr)
+{
+	return &pl_as_cache[(addr >> 20) & ((1u << PL_AS_CACHE_BITS) - 1)];
+}
 
 void pl_as_init(struct pl_as *as);
 void pl_as_release(struct pl_as *as);
@@ -34,7 +46,7 @@ struct pl_error *pl_as_add(struct pl_as *as, uint64_t start, uint64_t end,
 			   const uint8_t *data, uint32_t src);
 
 /* The range holding addr, or NULL. */
-const struct pl_as_range *pl_as_find(struct pl_as *as, uint64_t addr);
+const struct pl_as_range *pl_as_find(const struct pl_as *as, uint64_t addr);
 /* The same with the caller's own hint instead of the shared one: for
  * threads reading one address space at once. */
 const struct pl_as_range *pl_as_find_hinted(const struct pl_as *as, size_t *hint, uint64_t addr);
@@ -43,7 +55,8 @@ const struct pl_as_range *pl_as_find_hinted(const struct pl_as *as, size_t *hint
  * or they straddle two ranges. The hot path for object headers. */
 static inline const uint8_t *pl_as_ptr(struct pl_as *as, uint64_t addr, size_t len)
 {
-	const struct pl_as_range *r = as->n ? &as->r[as->hint] : NULL;
+	uint32_t i = *pl_as_cache_slot(addr);
+	const struct pl_as_range *r = i < as->n ? &as->r[i] : NULL;
 	if (!r || addr < r->start || addr >= r->end) {
 		r = pl_as_find(as, addr);
 		if (!r)
@@ -55,7 +68,15 @@ static inline const uint8_t *pl_as_ptr(struct pl_as *as, uint64_t addr, size_t l
 }
 
 /* Copy len bytes (which may span ranges); 0 or -1 (EFAULT) */
-int pl_as_read(struct pl_as *as, uint64_t addr, void *buf, size_t len);
+int pl_as_read_spanning(struct pl_as *as, uint64_t addr, void *buf, size_t len);
+static inline int pl_as_read(struct pl_as *as, uint64_t addr, void *buf, size_t len)
+{
+	const uint8_t *p = pl_as_ptr(as, addr, len);
+	if (!p)
+		return pl_as_read_spanning(as, addr, buf, len);
+	memcpy(buf, p, len);
+	return 0;
+}
 /* Same, but only from the core itself (build-id checks must not be answered
  * by the file they check). */
 int pl_as_read_core(struct pl_as *as, uint64_t addr, void *buf, size_t len);
@@ -64,7 +85,7 @@ static inline int pl_as_u64(struct pl_as *as, uint64_t addr, uint64_t *out)
 {
 	const uint8_t *p = pl_as_ptr(as, addr, 8);
 	if (!p)
-		return pl_as_read(as, addr, out, 8);
+		return pl_as_read_spanning(as, addr, out, 8);
 	memcpy(out, p, 8);
 	return 0;
 }

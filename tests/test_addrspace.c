@@ -39,8 +39,6 @@ static void check_invariants(const struct pl_as *as)
 		if (i + 1 < as->n)
 			ck_assert_uint_le(as->r[i].end, as->r[i + 1].start);
 	}
-	if (as->n)
-		ck_assert_uint_lt(as->hint, as->n);
 }
 
 static void expect_range(const struct pl_as *as, size_t i, uint64_t s, uint64_t e,

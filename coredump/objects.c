@@ -606,15 +606,21 @@ static uint64_t dict_extra(struct pl_program *p, uint64_t dict)
 
 /* A count or capacity read from the core: false (and counted) when no live
  * object could have it. */
-static bool plausible(struct pl_heap *h, int64_t v)
+static bool plausible(uint64_t *bad, int64_t v)
 {
 	if (v >= 0 && v < (1ll << 40))
 		return true;
-	h->bad_sizes++;
+	(*bad)++;
 	return false;
 }
 
 uint64_t pl_obj_size(struct pl_heap *h, uint64_t addr, const struct pl_type *t, bool gc)
+{
+	return pl_obj_size_counted(h, addr, t, gc, &h->bad_sizes);
+}
+
+uint64_t pl_obj_size_counted(struct pl_heap *h, uint64_t addr, const struct pl_type *t, bool gc,
+			     uint64_t *bad)
 {
 	struct pl_program *p = h->p;
 	const struct pl_layout *L = &p->L;
@@ -657,7 +663,7 @@ uint64_t pl_obj_size(struct pl_heap *h, uint64_t addr, const struct pl_type *t, 
 		}
 		if (n > (1ll << 40)) {
 			n = 0;   /* damaged */
-			h->bad_sizes++;
+			(*bad)++;
 		}
 	}
 	size += round8((uint64_t)t->basicsize + (uint64_t)n * (uint64_t)(t->itemsize < 0 ? -t->itemsize : t->itemsize));
@@ -670,7 +676,7 @@ uint64_t pl_obj_size(struct pl_heap *h, uint64_t addr, const struct pl_type *t, 
 	case PL_K_LIST: {
 		int64_t alloc;
 		if (pl_as_u64(&p->as, addr + (uint64_t)L->list_allocated, (uint64_t *)&alloc) == 0 &&
-		    plausible(h, alloc))
+		    plausible(bad, alloc))
 			size += (uint64_t)alloc * 8;
 		break;
 	}
@@ -680,7 +686,7 @@ uint64_t pl_obj_size(struct pl_heap *h, uint64_t addr, const struct pl_type *t, 
 	case PL_K_BYTEARRAY: {   /* its buffer (ob_alloc bytes, as sys.getsizeof) */
 		int64_t alloc;
 		if (pl_as_u64(&p->as, addr + (uint64_t)L->bytearray_alloc, (uint64_t *)&alloc) == 0 &&
-		    plausible(h, alloc))
+		    plausible(bad, alloc))
 			size += (uint64_t)alloc;
 		break;
 	}
@@ -691,7 +697,7 @@ uint64_t pl_obj_size(struct pl_heap *h, uint64_t addr, const struct pl_type *t, 
 		if (pl_as_u64(&p->as, addr + (uint64_t)L->set_table, &table) == 0 &&
 		    table != addr + (uint64_t)L->set_smalltable &&
 		    pl_as_u64(&p->as, addr + (uint64_t)L->set_mask, (uint64_t *)&mask) == 0 &&
-		    plausible(h, mask))
+		    plausible(bad, mask))
 			size += (uint64_t)(mask + 1) * (uint64_t)L->sizeof_setentry;
 		break;
 	}
@@ -1070,6 +1076,21 @@ static const char *gen_name(int g)
 	return n[g];
 }
 
+/* The rest of a listed object's record, from its header (refcnt, type t)
+ * and _gc_prev word */
+static void fill_listed(struct pl_heap *h, struct pl_obj *o, const struct pl_type *t, int64_t refcnt,
+			uint64_t gprev, uint64_t *bad)
+{
+	o->type = (uint32_t)(t - h->types);
+	o->refcnt = pl_refcnt_clamp(refcnt);
+	o->flags = 0;
+	if (gprev & 1)
+		o->flags |= PL_OF_FINALIZED;
+	if (h->p->L.immortal_refcnt && (int32_t)(uint32_t)refcnt < 0)
+		o->flags |= PL_OF_IMMORTAL;
+	o->size = (uint32_t)pl_obj_size_counted(h, o->addr, t, true, bad);
+}
+
 /* Read the header, type and size of the object of gc list node `node`
  * (gprev: its _gc_prev word) into *o and count it in the census totals
  * (undone by uncount). false when its header or type (*type, for the
@@ -1086,19 +1107,10 @@ static bool read_listed(struct pl_heap *h, uint64_t node, uint64_t gprev, struct
 	*type = 0;
 	if (pl_obj_header(p, addr, &refcnt, type) != 0 || !(t = pl_type_get(h, *type)))
 		return false;
-	o->type = (uint32_t)(t - h->types);
-	o->refcnt = pl_refcnt_clamp(refcnt);
-	o->flags = 0;
-	if (gprev & 1)
-		o->flags |= PL_OF_FINALIZED;
-	if (L->immortal_refcnt && (int32_t)(uint32_t)refcnt < 0)
-		o->flags |= PL_OF_IMMORTAL;
-	uint64_t sz = pl_obj_size(h, addr, t, true);
-	t = &h->types[o->type];
-	o->size = (uint32_t)sz;
+	fill_listed(h, o, t, refcnt, gprev, &h->bad_sizes);
 	t->count++;
-	t->bytes += sz;
-	h->total_bytes += sz;
+	t->bytes += o->size;
+	h->total_bytes += o->size;
 	return true;
 }
 
@@ -1798,6 +1810,21 @@ bool pl_census_take(struct pl_heap *h, uint32_t id)
 	if (!read_listed(h, node, gprev, o, &type))
 		return false;
 	h->gen_objects[o->gen]++;
+	return true;
+}
+
+bool pl_census_peek(struct pl_heap *h, struct pl_obj *o,
+		    struct pl_type *(*type)(void *ctx, uint64_t type_addr), void *ctx, uint64_t *bad)
+{
+	struct pl_program *p = h->p;
+	const struct pl_layout *L = &p->L;
+	uint64_t gprev = 0, ta;
+	int64_t refcnt;
+	struct pl_type *t;
+	pl_as_u64(&p->as, o->addr - (uint64_t)L->sizeof_gc_head + (uint64_t)L->gc_prev, &gprev);
+	if (pl_obj_header(p, o->addr, &refcnt, &ta) != 0 || !(t = type(ctx, ta)))
+		return false;
+	fill_listed(h, o, t, refcnt, gprev, bad);
 	return true;
 }
 

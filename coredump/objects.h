@@ -165,6 +165,13 @@ struct pl_error *pl_census_one_by_one(struct pl_program *p, struct pl_heap *h);
  * collection under way), it does the whole census and *staged is 0. */
 struct pl_error *pl_census_stage(struct pl_program *p, struct pl_heap *h, size_t *staged);
 bool pl_census_take(struct pl_heap *h, uint32_t id);
+/* What pl_census_take would store in *o (its addr and gen set), for a
+ * thread beside the one building the types: it reads the core and changes
+ * nothing. The types come from type(ctx, addr), NULL: not there; *bad
+ * counts implausible sizes. false: unreadable header, or no type. The
+ * census totals are the caller's to count. */
+bool pl_census_peek(struct pl_heap *h, struct pl_obj *o,
+		    struct pl_type *(*type)(void *ctx, uint64_t type_addr), void *ctx, uint64_t *bad);
 void pl_heap_release(struct pl_heap *h);
 
 #define PL_IDX_L1_BITS 16
@@ -262,5 +269,8 @@ void pl_warn_bad_sizes(struct pl_heap *h, uint64_t before);
 
 /* Shallow size of an object of this type (see SIZES in the man page). */
 uint64_t pl_obj_size(struct pl_heap *h, uint64_t addr, const struct pl_type *t, bool gc);
+/* The same counting implausible sizes in *bad instead of h->bad_sizes. */
+uint64_t pl_obj_size_counted(struct pl_heap *h, uint64_t addr, const struct pl_type *t, bool gc,
+			     uint64_t *bad);
 
 #endif

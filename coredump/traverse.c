@@ -53,7 +53,14 @@ struct tctx {
 	bool (*is_object)(void *ctx, uint64_t addr);
 	enum pl_trav result;
 	int stop;
+	struct pl_type *(*type)(void *ctx, uint64_t addr);   /* NULL: pl_type_get */
 };
+
+/* The type at type_addr, as the caller wants types met on the way looked up */
+static struct pl_type *type_at(struct tctx *c, uint64_t type_addr)
+{
+	return c->type ? c->type(c->ctx, type_addr) : pl_type_get(c->h, type_addr);
+}
 
 static void add_trav(void *vh, const char *name, uint64_t addr)
 {
@@ -270,8 +277,12 @@ static void dispatch(struct tctx *c, uint64_t obj, struct pl_type *t, enum handl
 
 /* A heap type's own __slots__: the PyMemberDefs after the type object, at
  * the metatype's tp_basicsize; only T_OBJECT_EX members are traversed. */
-static void decode_slots(struct tctx *c, struct pl_type *t)
+static void decode_slots(struct pl_heap *h, struct pl_type *t)
 {
+	/* reads of its own: a failure here is the type's, not the object's
+	 * being traversed, whose traversal happens to decode it first */
+	struct tctx own = { h, h->p, &h->p->L, NULL, NULL, NULL, PL_TRAV_EXACT, 0, NULL };
+	struct tctx *c = &own;
 	const struct pl_layout *L = c->L;
 	uint64_t meta = 0;
 	int64_t meta_basic = 0;
@@ -308,14 +319,14 @@ static void do_subtype(struct tctx *c, uint64_t obj, struct pl_type *type, int d
 	for (int i = 0; i < MAX_CHAIN && base && (bh = type_handler(c->h, base)) == H_SUBTYPE; i++) {
 		if (base->nslots > 0 && base->nslots < 4096) {
 			if (base->nslot_offs < 0)
-				decode_slots(c, base);
+				decode_slots(c->h, base);
 			for (int32_t k = 0; k < base->nslot_offs && !c->stop; k++) {
 				uint64_t v;
 				if (rd(c, obj + (uint64_t)base->slot_offs[k], &v))
 					visit(c, v, PL_E_SLOT, NULL, base->slot_names[k], 0);
 			}
 		}
-		base = base->base ? pl_type_get(c->h, base->base) : NULL;
+		base = base->base ? type_at(c, base->base) : NULL;
 	}
 	if (!base || c->stop)
 		return;
@@ -791,13 +802,34 @@ static void dispatch(struct tctx *c, uint64_t obj, struct pl_type *t, enum handl
 enum pl_trav pl_traverse(struct pl_heap *h, uint64_t obj, const struct pl_type *t,
 			 pl_visit_fn fn, void *ctx, bool (*is_object)(void *ctx, uint64_t addr))
 {
-	struct tctx c = { h, h->p, &h->p->L, fn, ctx, is_object, PL_TRAV_EXACT, 0 };
+	const struct pl_trav_fns f = { fn, is_object, NULL };
+	return pl_traverse_fns(h, obj, t, &f, ctx);
+}
+
+enum pl_trav pl_traverse_fns(struct pl_heap *h, uint64_t obj, const struct pl_type *t,
+			     const struct pl_trav_fns *f, void *ctx)
+{
+	struct tctx c = { h, h->p, &h->p->L, f->visit, ctx, f->is_object, PL_TRAV_EXACT, 0, f->type };
 	load_traverse_names(h);
 	struct pl_type *mt = (struct pl_type *)t;
 	if (!t->traverse)
 		return PL_TRAV_EXACT;   /* not a container */
 	dispatch(&c, obj, mt, type_handler(h, mt), 0);
 	return c.result;
+}
+
+void pl_traverse_init(struct pl_heap *h)
+{
+	load_traverse_names(h);
+}
+
+void pl_traverse_ready_type(struct pl_heap *h, struct pl_type *t)
+{
+	load_traverse_names(h);
+	/* as do_subtype would decode them when it first meets t */
+	if (type_handler(h, t) == H_SUBTYPE && t->nslots > 0 && t->nslots < 4096 &&
+	    t->nslot_offs < 0)
+		decode_slots(h, t);
 }
 
 void pl_traverse_prefetch(struct pl_heap *h, uint64_t obj, const struct pl_type *t)
@@ -827,7 +859,7 @@ void pl_traverse_prefetch(struct pl_heap *h, uint64_t obj, const struct pl_type 
 
 enum pl_trav pl_traverse_iframe(struct pl_heap *h, uint64_t iframe, pl_visit_fn fn, void *ctx)
 {
-	struct tctx c = { h, h->p, &h->p->L, fn, ctx, NULL, PL_TRAV_EXACT, 0 };
+	struct tctx c = { h, h->p, &h->p->L, fn, ctx, NULL, PL_TRAV_EXACT, 0, NULL };
 	load_traverse_names(h);
 	do_iframe(&c, iframe);
 	return c.result;

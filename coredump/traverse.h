@@ -52,6 +52,23 @@ enum pl_trav pl_traverse(struct pl_heap *h, uint64_t obj, const struct pl_type *
 			 pl_visit_fn visit, void *ctx,
 			 bool (*is_object)(void *ctx, uint64_t addr));
 
+/* The same with the types met on the way (a subclass's bases) looked up by
+ * f->type (NULL: pl_type_get). A traversal changes nothing in the heap when
+ * f->type changes nothing and every type it meets is ready (see below):
+ * then other threads may traverse at once, while one builds the types. */
+struct pl_trav_fns {
+	pl_visit_fn visit;
+	bool (*is_object)(void *ctx, uint64_t addr);
+	struct pl_type *(*type)(void *ctx, uint64_t type_addr);
+};
+enum pl_trav pl_traverse_fns(struct pl_heap *h, uint64_t obj, const struct pl_type *t,
+			     const struct pl_trav_fns *f, void *ctx);
+/* What every traversal needs first (the names of libpython's traverse
+ * functions), and what one would work out once and keep in t (its
+ * handler, its __slots__). */
+void pl_traverse_init(struct pl_heap *h);
+void pl_traverse_ready_type(struct pl_heap *h, struct pl_type *t);
+
 /* Hint the cache ahead of pl_traverse(h, obj, t) (obj's own first bytes
  * should be in it already): the table a dict, list or set keeps apart. */
 void pl_traverse_prefetch(struct pl_heap *h, uint64_t obj, const struct pl_type *t);

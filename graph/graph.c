@@ -23,11 +23,14 @@
  * page cache, and gives back those behind it when the build asks. */
 #define CORE_AHEAD (8u << 20)
 
+struct pipe;
+
 struct ahead {
 	pthread_t tid;
 	bool running;
 	pthread_mutex_t mu;
 	_Atomic bool stop;
+	struct pipe *pipe;            /* the thread produces for it first (below) */
 	struct {
 		char *base;               /* under mu */
 		size_t cap;               /* bytes, under mu */
@@ -46,6 +49,8 @@ struct ahead {
 
 enum { AH_OBJS, AH_DST, AH_OFF };
 
+#define BATCH 128   /* objects traversed before their targets are resolved */
+
 /* Give back the core's pages below where the build reads next (NULL: it
  * reads here and there now, all of them). */
 static void release_behind(const struct pl_core *core, const uint8_t *next)
@@ -56,47 +61,43 @@ static void release_behind(const struct pl_core *core, const uint8_t *next)
 		pl_core_release_pages(core);
 }
 
-static void *ahead_thread(void *arg)
+/* One step of the helper's mapping in and giving back, by whichever thread
+ * has nothing better to do; false: nothing to do (or another is at it) */
+static bool ahead_step(struct ahead *A)
 {
-	struct ahead *A = arg;
-	while (!atomic_load_explicit(&A->stop, memory_order_relaxed)) {
-		bool worked = false;
-		pthread_mutex_lock(&A->mu);
-		for (int k = 0; k < 3; k++) {
-			size_t want = atomic_load_explicit(&A->a[k].pos, memory_order_relaxed) + AHEAD_BYTES;
-			if (want > A->a[k].cap)
-				want = A->a[k].cap;
-			if (A->a[k].done < want) {
-				size_t to = A->a[k].done + AHEAD_STEP < want ? A->a[k].done + AHEAD_STEP : want;
-				pl_big_populate(A->a[k].base, A->a[k].done, to);
-				A->a[k].done = to;
-				worked = true;
-			}
-		}
-		pthread_mutex_unlock(&A->mu);
-		uint64_t asked = atomic_load_explicit(&A->core.asked, memory_order_acquire);
-		if (asked != A->core.answered) {
-			release_behind(A->core.core,
-				       atomic_load_explicit(&A->core.below, memory_order_relaxed));
-			A->core.answered = asked;
+	bool worked = false;
+	if (pthread_mutex_trylock(&A->mu) != 0)
+		return false;
+	for (int k = 0; k < 3; k++) {
+		size_t want = atomic_load_explicit(&A->a[k].pos, memory_order_relaxed) + AHEAD_BYTES;
+		if (want > A->a[k].cap)
+			want = A->a[k].cap;
+		if (A->a[k].done < want) {
+			size_t to = A->a[k].done + AHEAD_STEP < want ? A->a[k].done + AHEAD_STEP : want;
+			pl_big_populate(A->a[k].base, A->a[k].done, to);
+			A->a[k].done = to;
 			worked = true;
 		}
-		const uint8_t *pos = atomic_load_explicit(&A->core.pos, memory_order_relaxed);
-		if (pos) {
-			if (A->core.done < pos || A->core.done > pos + CORE_AHEAD)
-				A->core.done = pos;
-			if (A->core.done < pos + CORE_AHEAD - AHEAD_STEP) {
-				pl_core_populate(A->core.core, A->core.done, A->core.done + AHEAD_STEP);
-				A->core.done += AHEAD_STEP;
-				worked = true;
-			}
-		}
-		if (!worked) {
-			struct timespec ts = { 0, 50 * 1000 };
-			nanosleep(&ts, NULL);
+	}
+	uint64_t asked = atomic_load_explicit(&A->core.asked, memory_order_acquire);
+	if (asked != A->core.answered) {
+		release_behind(A->core.core,
+			       atomic_load_explicit(&A->core.below, memory_order_relaxed));
+		A->core.answered = asked;
+		worked = true;
+	}
+	const uint8_t *pos = atomic_load_explicit(&A->core.pos, memory_order_relaxed);
+	if (pos) {
+		if (A->core.done < pos || A->core.done > pos + CORE_AHEAD)
+			A->core.done = pos;
+		if (A->core.done < pos + CORE_AHEAD - AHEAD_STEP) {
+			pl_core_populate(A->core.core, A->core.done, A->core.done + AHEAD_STEP);
+			A->core.done += AHEAD_STEP;
+			worked = true;
 		}
 	}
-	return NULL;
+	pthread_mutex_unlock(&A->mu);
+	return worked;
 }
 
 /* Set array k's place (after a resize, or at the start), under mu. */
@@ -131,6 +132,264 @@ static void ahead_stop(struct ahead *A)
 	A->running = false;
 }
 
+/* ---- the tracked objects, taken and traversed a few batches ahead ----
+ * With a second CPU a producer thread takes the staged objects from the
+ * census (header, type, size) and traverses them a few batches ahead of the
+ * build, which then only resolves their targets to ids, in the same order
+ * as alone: the graph, the ids and the types are the same. The producer
+ * changes nothing in the heap. It uses only the types the build has
+ * published (made ready with pl_traverse_ready_type, never changed after),
+ * and leaves to the build each object it cannot do alone: one of a type not
+ * published yet (so the types are still made in the build's order), one
+ * with an implausible size (counted in the heap), one whose traversal asks
+ * which objects are known (inferred edges: the answer depends on where the
+ * build is), and one whose header cannot be read. */
+#define PIPE_SLOTS 32
+#define PIPE_AHEAD 8     /* objects whose headers are fetched ahead */
+#define PD_DEFER 0x80    /* in state[]: the build takes this one itself */
+
+struct pipe_batch {
+	struct pl_obj obj[BATCH];     /* as pl_census_take would store them */
+	uint8_t state[BATCH];         /* enum pl_trav, or PD_DEFER */
+	uint32_t counts[BATCH];       /* targets of each */
+	uint64_t ahead[PIPE_AHEAD];   /* the next batch's first objects */
+	uint64_t *targets;
+	size_t ntargets, cap;
+};
+
+struct pipe {
+	struct pl_heap *h;
+	size_t staged;
+	pthread_mutex_t objs_mu;              /* h->objs moves only under it */
+	_Atomic size_t produced, consumed;    /* batches */
+	/* the published types (indices into h->types) */
+	uint32_t *pub;
+	_Atomic uint32_t npub;
+	size_t scanned;                       /* the build's: types looked at */
+	/* the producer's own */
+	struct pl_addrmap ready;              /* type address -> index */
+	uint32_t nready;                      /* pub entries in ready */
+	uint64_t ckey[16];                    /* a cache of ready: type address -> */
+	uint32_t cidx[16];                    /* ... index */
+	bool defer;                           /* the object at hand is the build's */
+	struct pipe_batch *cur;
+	struct pipe_batch slot[PIPE_SLOTS];
+};
+
+static unsigned pipe_cslot(uint64_t addr)
+{
+	return (unsigned)((addr >> 4) ^ (addr >> 10)) & 15;
+}
+
+/* the producer's lookup: published types only, changing nothing shared */
+static struct pl_type *pipe_type(void *ctx, uint64_t addr)
+{
+	struct pipe *P = ctx;
+	unsigned c = pipe_cslot(addr);
+	if (addr && addr == P->ckey[c])
+		return &P->h->types[P->cidx[c]];
+	uint32_t i = pl_addrmap_get(&P->ready, addr);
+	if (i == UINT32_MAX) {
+		uint32_t n = atomic_load_explicit(&P->npub, memory_order_acquire);
+		for (; P->nready < n; P->nready++) {
+			uint32_t t = P->pub[P->nready];
+			pl_addrmap_put(&P->ready, P->h->types[t].addr, t, NULL);   /* else deferred */
+		}
+		if ((i = pl_addrmap_get(&P->ready, addr)) == UINT32_MAX) {
+			P->defer = true;
+			return NULL;
+		}
+	}
+	P->ckey[c] = addr;
+	P->cidx[c] = i;
+	return &P->h->types[i];
+}
+
+static bool pipe_is_object(void *ctx, uint64_t addr)
+{
+	struct pipe *P = ctx;
+	(void)addr;
+	P->defer = true;
+	return false;
+}
+
+static int pipe_visit(void *ctx, uint64_t target, const struct pl_edge *e)
+{
+	struct pipe *P = ctx;
+	struct pipe_batch *s = P->cur;
+	(void)e;
+	if (s->ntargets == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 4096;
+		uint64_t *t = realloc(s->targets, cap * sizeof(*t));
+		if (!t) {   /* the build tries again, and says so if it fails too */
+			P->defer = true;
+			return 1;
+		}
+		s->targets = t;
+		s->cap = cap;
+	}
+	s->targets[s->ntargets++] = target;
+	return 0;
+}
+
+/* Wait a little for the other thread: spin, then let it have the CPU */
+static void pipe_pause(unsigned *spins)
+{
+	if (++*spins < 64) {
+#if defined(__x86_64__) || defined(__i386__)
+		__builtin_ia32_pause();
+#endif
+		return;
+	}
+	if (*spins < 1024) {
+		sched_yield();
+		return;
+	}
+	struct timespec ts = { 0, 20 * 1000 };
+	nanosleep(&ts, NULL);
+}
+
+/* Header fetched ahead, and the table of the one after (if its type is
+ * known to the producer already) */
+static void pipe_prefetch(struct pipe *P, uint64_t next, uint64_t later)
+{
+	struct pl_heap *h = P->h;
+	struct pl_program *p = h->p;
+	const uint8_t *q;
+	if (next && (q = pl_as_ptr(&p->as, next - (uint64_t)p->L.sizeof_gc_head, 64)))
+		__builtin_prefetch(q);
+	uint64_t type;
+	uint32_t t;
+	if (later && pl_as_u64(&p->as, later + (uint64_t)p->L.ob_type, &type) == 0 &&
+	    (t = type && type == P->ckey[pipe_cslot(type)] ? P->cidx[pipe_cslot(type)]
+						     : pl_addrmap_get(&P->ready, type)) != UINT32_MAX)
+		pl_traverse_prefetch(h, later, &h->types[t]);
+}
+
+/* The producer's part, on the helper's thread: it returns when done, or
+ * when the build stops early. While it waits for room it maps ahead. */
+static void pipe_produce(struct pipe *P, struct ahead *A)
+{
+	struct pl_heap *h = P->h;
+	const struct pl_trav_fns fns = { pipe_visit, pipe_is_object, pipe_type };
+	size_t nb = (P->staged + BATCH - 1) / BATCH;
+	for (size_t q = 0; q < nb; q++) {
+		unsigned spins = 0;
+		while (q - atomic_load_explicit(&P->consumed, memory_order_acquire) >= PIPE_SLOTS) {
+			if (atomic_load_explicit(&A->stop, memory_order_relaxed))
+				return;
+			if (!ahead_step(A))
+				pipe_pause(&spins);
+		}
+		if (atomic_load_explicit(&A->stop, memory_order_relaxed))
+			return;
+		struct pipe_batch *s = &P->slot[q % PIPE_SLOTS];
+		size_t first = q * BATCH;
+		uint32_t n = (uint32_t)(P->staged - first < BATCH ? P->staged - first : BATCH);
+		pthread_mutex_lock(&P->objs_mu);
+		for (uint32_t j = 0; j < n; j++) {
+			s->obj[j].addr = h->objs[first + j].addr;
+			s->obj[j].gen = h->objs[first + j].gen;
+		}
+		for (uint32_t j = 0; j < PIPE_AHEAD; j++)
+			s->ahead[j] = first + n + j < P->staged ? h->objs[first + n + j].addr : 0;
+		pthread_mutex_unlock(&P->objs_mu);
+		P->cur = s;
+		s->ntargets = 0;
+		for (uint32_t j = 0; j < n; j++) {
+			pipe_prefetch(P, j + PIPE_AHEAD < n ? s->obj[j + PIPE_AHEAD].addr : s->ahead[j + PIPE_AHEAD - n],
+				      j + PIPE_AHEAD / 2 < n ? s->obj[j + PIPE_AHEAD / 2].addr : 0);
+			struct pl_obj *o = &s->obj[j];
+			size_t before = s->ntargets;
+			uint64_t bad = 0;
+			uint8_t st = PD_DEFER;
+			P->defer = false;
+			if (pl_census_peek(h, o, pipe_type, P, &bad) && !bad) {
+				enum pl_trav r = pl_traverse_fns(h, o->addr, &h->types[o->type], &fns, P);
+				if (!P->defer)
+					st = (uint8_t)r;
+			}
+			if (st == PD_DEFER)
+				s->ntargets = before;
+			s->state[j] = st;
+			s->counts[j] = (uint32_t)(s->ntargets - before);
+		}
+		atomic_store_explicit(&P->produced, q + 1, memory_order_release);
+	}
+}
+
+/* Make the types met since last time ready, and let the producer use them */
+static void pipe_publish(struct pipe *P)
+{
+	struct pl_heap *h = P->h;
+	uint32_t n = atomic_load_explicit(&P->npub, memory_order_relaxed);
+	for (; P->scanned < h->ntypes; P->scanned++) {
+		struct pl_type *t = &h->types[P->scanned];
+		if (!t->valid)
+			continue;   /* not a type: never will be */
+		pl_traverse_ready_type(h, t);
+		P->pub[n++] = (uint32_t)P->scanned;
+	}
+	atomic_store_explicit(&P->npub, n, memory_order_release);
+}
+
+/* (the helper's thread stopped first) */
+static void pipe_free(struct pipe *P)
+{
+	if (!P)
+		return;
+	pthread_mutex_destroy(&P->objs_mu);
+	for (int k = 0; k < PIPE_SLOTS; k++)
+		free(P->slot[k].targets);
+	free(P->pub);
+	pl_addrmap_release(&P->ready);
+	free(P);
+}
+
+/* A producer for the first `staged` objects, or NULL (no memory for it:
+ * the build then does it all) */
+static struct pipe *pipe_new(struct pl_heap *h, size_t staged)
+{
+	struct pipe *P = calloc(1, sizeof(*P));
+	if (!P)
+		return NULL;
+	P->h = h;
+	P->staged = staged;
+	P->pub = malloc(PL_MAX_TYPES * sizeof(*P->pub));
+	if (!P->pub || pthread_mutex_init(&P->objs_mu, NULL) != 0) {
+		free(P->pub);
+		free(P);
+		return NULL;
+	}
+	pl_traverse_init(h);
+	pipe_publish(P);
+	return P;
+}
+
+static void *ahead_thread(void *arg)
+{
+	struct ahead *A = arg;
+	if (A->pipe)
+		pipe_produce(A->pipe, A);
+	while (!atomic_load_explicit(&A->stop, memory_order_relaxed))
+		if (!ahead_step(A)) {
+			struct timespec ts = { 0, 50 * 1000 };
+			nanosleep(&ts, NULL);
+		}
+	return NULL;
+}
+
+/* Batch q, once the producer is done with it */
+static struct pipe_batch *pipe_wait(struct pipe *P, struct ahead *A, size_t q)
+{
+	unsigned spins = 0;
+	while (atomic_load_explicit(&P->produced, memory_order_acquire) <= q)
+		if (!ahead_step(A))
+			pipe_pause(&spins);
+	return &P->slot[q % PIPE_SLOTS];
+}
+
+
 struct build {
 	struct pl_graph *g;
 	struct pl_heap *h;
@@ -141,9 +400,13 @@ struct build {
 	uint64_t *pend;          /* targets collected for the current batch */
 	uint32_t *pid;           /* their ids, UINT32_MAX: not known yet */
 	size_t npend, cappend;
+	struct pipe *pipe;       /* the producer, if any */
+	/* census totals of the objects it took (count, bytes per type), added
+	 * to the types at the end: the types' records stay as it reads them */
+	uint64_t (*tc)[2];
+	size_t ntc;
 };
 
-#define BATCH 128
 #define RELEASE_BATCHES 128   /* 16 K objects: the kernel maps 64 KiB around each
                                * fault, so scattered reads re-map the core fast */
 
@@ -197,23 +460,32 @@ static uint32_t add_untracked(struct build *b, uint64_t addr)
 /* Traversal only collects target addresses; they are resolved to node ids
  * a batch at a time, after prefetching, so the random accesses into the
  * index overlap instead of stalling one by one. */
+static bool pend_room(struct build *b, size_t more)
+{
+	if (b->npend + more <= b->cappend)
+		return true;
+	size_t cap = b->cappend ? b->cappend * 2 : 4096;
+	while (cap < b->npend + more)
+		cap *= 2;
+	uint64_t *p = realloc(b->pend, cap * sizeof(*p));
+	if (p)
+		b->pend = p;
+	uint32_t *q = p ? realloc(b->pid, cap * sizeof(*q)) : NULL;
+	if (!q) {
+		b->err = pl_error(PL_E_NOMEM, "out of memory building the graph");
+		return false;
+	}
+	b->pid = q;
+	b->cappend = cap;
+	return true;
+}
+
 static int on_edge(void *ctx, uint64_t target, const struct pl_edge *e)
 {
 	struct build *b = ctx;
 	(void)e;
-	if (b->npend == b->cappend) {
-		size_t cap = b->cappend ? b->cappend * 2 : 4096;
-		uint64_t *p = realloc(b->pend, cap * sizeof(*p));
-		if (p)
-			b->pend = p;
-		uint32_t *q = p ? realloc(b->pid, cap * sizeof(*q)) : NULL;
-		if (!q) {
-			b->err = pl_error(PL_E_NOMEM, "out of memory building the graph");
-			return 1;
-		}
-		b->pid = q;
-		b->cappend = cap;
-	}
+	if (b->npend == b->cappend && !pend_room(b, 1))
+		return 1;
 	b->pend[b->npend++] = target;
 	return 0;
 }
@@ -249,7 +521,11 @@ static bool make_room(struct build *b, size_t more)
 	}
 	if (h->nobjs + more > h->capobjs) {
 		ahead_lock(&b->ahead);
+		if (b->pipe)
+			pthread_mutex_lock(&b->pipe->objs_mu);
 		bool ok = pl_heap_reserve(h, h->nobjs + more);
+		if (b->pipe)
+			pthread_mutex_unlock(&b->pipe->objs_mu);
 		if (ok)
 			ahead_set(&b->ahead, AH_OBJS, h->objs, h->capobjs * sizeof(*h->objs),
 				  h->nobjs * sizeof(*h->objs));
@@ -273,7 +549,8 @@ static bool known_object(void *ctx, uint64_t addr)
 static void prefetch_ahead(struct pl_heap *h, size_t k, size_t staged)
 {
 	struct pl_program *p = h->p;
-	if (k + 8 < h->nobjs) {
+	/* (an object taken already is read only if it is a container) */
+	if (k + 8 < h->nobjs && (k + 8 < staged || h->types[h->objs[k + 8].type].traverse)) {
 		uint64_t a = h->objs[k + 8].addr;
 		const uint8_t *q = pl_as_ptr(&p->as, a - (k + 8 < staged ? (uint64_t)p->L.sizeof_gc_head : 0), 64);
 		if (q)
@@ -291,10 +568,45 @@ static void prefetch_ahead(struct pl_heap *h, size_t k, size_t staged)
 	}
 }
 
+
+/* Object k as the producer took it (batch s, its j-th): stored and counted
+ * as pl_census_take would, its targets added to the batch's */
+static bool take_produced(struct build *b, const struct pipe_batch *s, size_t k, size_t j,
+			  size_t *from)
+{
+	struct pl_heap *h = b->h;
+	struct pl_obj *o = &h->objs[k];
+	*o = s->obj[j];
+	if (o->type >= b->ntc) {
+		size_t n = h->ntypes > o->type ? h->ntypes : (size_t)o->type + 1;
+		uint64_t(*tc)[2] = realloc(b->tc, n * sizeof(*tc));
+		if (!tc) {
+			b->err = pl_error(PL_E_NOMEM, "out of memory building the graph");
+			return false;
+		}
+		memset(tc + b->ntc, 0, (n - b->ntc) * sizeof(*tc));
+		b->tc = tc;
+		b->ntc = n;
+	}
+	b->tc[o->type][0]++;
+	b->tc[o->type][1] += o->size;
+	h->total_bytes += o->size;
+	h->gen_objects[o->gen]++;
+	uint32_t c = s->counts[j];
+	if (!pend_room(b, c))
+		return false;
+	memcpy(b->pend + b->npend, s->targets + *from, c * sizeof(*b->pend));
+	b->npend += c;
+	*from += c;
+	return true;
+}
+
 /* After a failure: the helper stopped, everything given back. */
 static void build_free(struct build *b)
 {
 	ahead_stop(&b->ahead);
+	pipe_free(b->pipe);
+	free(b->tc);
 	free(b->pend);
 	free(b->pid);
 	pl_graph_release(b->g);
@@ -324,9 +636,14 @@ static struct pl_error *build(struct pl_heap *h, struct pl_graph *g, size_t stag
 			  h->nobjs * sizeof(*h->objs));
 		ahead_set(&b.ahead, AH_OFF, g->off, g->off_bytes, 0);
 		b.ahead.core.core = p->core;
+		if (staged)
+			b.pipe = b.ahead.pipe = pipe_new(h, staged);
 		b.ahead.running = pthread_create(&b.ahead.tid, NULL, ahead_thread, &b.ahead) == 0;
-		if (!b.ahead.running)
+		if (!b.ahead.running) {
 			pthread_mutex_destroy(&b.ahead.mu);
+			pipe_free(b.pipe);
+			b.pipe = NULL;
+		}
 	}
 	/* h->nobjs grows while we go: untracked referents are traversed too
 	 * (their edges matter for reachability and retained sizes). */
@@ -351,31 +668,49 @@ static struct pl_error *build(struct pl_heap *h, struct pl_graph *g, size_t stag
 			}
 		}
 		b.npend = 0;
+		/* the producer's batch, when it has the tracked ones */
+		struct pipe_batch *s = b.pipe && i < staged ? pipe_wait(b.pipe, &b.ahead, i / BATCH) : NULL;
+		size_t from = 0;
 		for (size_t k = i; k < end; k++) {
 			size_t before = b.npend;
-			prefetch_ahead(h, k, staged);
-			if (k < staged) {
-				uint64_t bad = h->bad_sizes;
-				if (!pl_census_take(h, (uint32_t)k)) {
-					build_free(&b);
-					*damaged = true;
-					return NULL;
-				}
-				census_bad += h->bad_sizes - bad;
-			}
 			struct pl_obj *o = &h->objs[k];
 			enum pl_trav r = PL_TRAV_EXACT;
-			if (!(o->flags & PL_OF_STATIC) || k < g->ntracked)
+			if (s && k < staged && !(s->state[k - i] & PD_DEFER)) {
+				if (!take_produced(&b, s, k, k - i, &from)) {
+					build_free(&b);
+					return b.err;
+				}
+				r = (enum pl_trav)s->state[k - i];
+			} else {
+				if (!s)
+					prefetch_ahead(h, k, staged);
+				if (k >= g->ntracked &&
+				    ((o->flags & PL_OF_STATIC) || !h->types[o->type].traverse)) {
+					counts[k - i] = 0;   /* nothing in it: exact as added */
+					continue;
+				}
+				if (k < staged) {
+					uint64_t bad = h->bad_sizes;
+					if (!pl_census_take(h, (uint32_t)k)) {
+						build_free(&b);
+						*damaged = true;
+						return NULL;
+					}
+					census_bad += h->bad_sizes - bad;
+				}
 				r = pl_traverse(h, o->addr, &h->types[o->type], on_edge, &b, known_object);
-			if (b.err) {
-				build_free(&b);
-				return b.err;
+				if (b.err) {
+					build_free(&b);
+					return b.err;
+				}
 			}
 			o->flags = (uint8_t)((o->flags & ~PL_OF_TRAV_MASK) | ((unsigned)r << PL_OF_TRAV_SHIFT));
 			g->ninferred += r == PL_TRAV_INFERRED;
 			g->nerrors += r == PL_TRAV_ERROR;
 			counts[k - i] = (uint32_t)(b.npend - before);
 		}
+		if (s)   /* its slot is free again */
+			atomic_store_explicit(&b.pipe->consumed, i / BATCH + 1, memory_order_release);
 		if (!make_room(&b, b.npend)) {
 			build_free(&b);
 			return b.err;
@@ -409,6 +744,8 @@ static struct pl_error *build(struct pl_heap *h, struct pl_graph *g, size_t stag
 			}
 		}
 		i = end;
+		if (b.pipe && i < staged)   /* the types met so far, for the producer */
+			pipe_publish(b.pipe);
 		atomic_store_explicit(&b.ahead.a[AH_OBJS].pos, h->nobjs * sizeof(*h->objs), memory_order_relaxed);
 		atomic_store_explicit(&b.ahead.a[AH_DST].pos, b.n * sizeof(*g->dst), memory_order_relaxed);
 		atomic_store_explicit(&b.ahead.a[AH_OFF].pos, i * sizeof(*g->off), memory_order_relaxed);
@@ -429,8 +766,14 @@ static struct pl_error *build(struct pl_heap *h, struct pl_graph *g, size_t stag
 		}
 	}
 	ahead_stop(&b.ahead);
+	pipe_free(b.pipe);
 	free(b.pend);
 	free(b.pid);
+	for (size_t t = 0; t < b.ntc; t++) {
+		h->types[t].count += b.tc[t][0];
+		h->types[t].bytes += b.tc[t][1];
+	}
+	free(b.tc);
 	/* read through: later steps read the core only here and there (roots,
 	 * labels), and its pages would stay next to their arrays */
 	pl_core_release_pages(h->p->core);

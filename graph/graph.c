@@ -133,22 +133,25 @@ static void ahead_stop(struct ahead *A)
 }
 
 /* ---- the tracked objects, taken and traversed a few batches ahead ----
- * With a second CPU a producer thread takes the staged objects from the
+ * With a second CPU the helper thread takes the staged objects from the
  * census (header, type, size) and traverses them a few batches ahead of the
  * build, which then only resolves their targets to ids, in the same order
- * as alone: the graph, the ids and the types are the same. The producer
- * changes nothing in the heap. It uses only the types the build has
- * published (made ready with pl_traverse_ready_type, never changed after),
- * and leaves to the build each object it cannot do alone: one of a type not
- * published yet (so the types are still made in the build's order), one
- * with an implausible size (counted in the heap), one whose traversal asks
- * which objects are known (inferred edges: the answer depends on where the
- * build is), and one whose header cannot be read. */
+ * as alone: the graph, the ids and the types are the same. While the build
+ * waits for a batch it takes and traverses the next free one itself.
+ * Taking and traversing change nothing in the heap. They use only the types
+ * the build has published (made ready with pl_traverse_ready_type, never
+ * changed after), and leave to the build's own turn each object they cannot
+ * do alone: one of a type not published yet (so the types are still made
+ * in the build's order), one with an implausible size (counted in the
+ * heap), one whose traversal asks which objects are known (inferred edges:
+ * the answer depends on where the build is), and one whose header cannot
+ * be read. */
 #define PIPE_SLOTS 32
 #define PIPE_AHEAD 8     /* objects whose headers are fetched ahead */
 #define PD_DEFER 0x80    /* in state[]: the build takes this one itself */
 
 struct pipe_batch {
+	_Atomic size_t ready;         /* q + 1 once batch q is in here */
 	struct pl_obj obj[BATCH];     /* as pl_census_take would store them */
 	uint8_t state[BATCH];         /* enum pl_trav, or PD_DEFER */
 	uint32_t counts[BATCH];       /* targets of each */
@@ -157,22 +160,30 @@ struct pipe_batch {
 	size_t ntargets, cap;
 };
 
-struct pipe {
-	struct pl_heap *h;
-	size_t staged;
-	pthread_mutex_t objs_mu;              /* h->objs moves only under it */
-	_Atomic size_t produced, consumed;    /* batches */
-	/* the published types (indices into h->types) */
-	uint32_t *pub;
-	_Atomic uint32_t npub;
-	size_t scanned;                       /* the build's: types looked at */
-	/* the producer's own */
-	struct pl_addrmap ready;              /* type address -> index */
+struct pipe;
+
+/* what each thread that takes batches keeps for itself */
+struct worker {
+	struct pipe *P;
+	struct pl_addrmap ready;              /* published types: address -> index */
 	uint32_t nready;                      /* pub entries in ready */
 	uint64_t ckey[16];                    /* a cache of ready: type address -> */
 	uint32_t cidx[16];                    /* ... index */
 	bool defer;                           /* the object at hand is the build's */
 	struct pipe_batch *cur;
+};
+
+struct pipe {
+	struct pl_heap *h;
+	size_t staged, nbatches;
+	pthread_mutex_t objs_mu;              /* h->objs moves only under it */
+	_Atomic size_t next;                  /* the first batch nobody took yet */
+	_Atomic size_t consumed;              /* batches the build is done with */
+	/* the published types (indices into h->types) */
+	uint32_t *pub;
+	_Atomic uint32_t npub;
+	size_t scanned;                       /* the build's: types looked at */
+	struct worker w[2];                   /* the helper's, the build's */
 	struct pipe_batch slot[PIPE_SLOTS];
 };
 
@@ -181,48 +192,50 @@ static unsigned pipe_cslot(uint64_t addr)
 	return (unsigned)((addr >> 4) ^ (addr >> 10)) & 15;
 }
 
-/* the producer's lookup: published types only, changing nothing shared */
+/* the lookup for taking and traversing: published types only, changing
+ * nothing shared */
 static struct pl_type *pipe_type(void *ctx, uint64_t addr)
 {
-	struct pipe *P = ctx;
+	struct worker *W = ctx;
+	struct pipe *P = W->P;
 	unsigned c = pipe_cslot(addr);
-	if (addr && addr == P->ckey[c])
-		return &P->h->types[P->cidx[c]];
-	uint32_t i = pl_addrmap_get(&P->ready, addr);
+	if (addr && addr == W->ckey[c])
+		return &P->h->types[W->cidx[c]];
+	uint32_t i = pl_addrmap_get(&W->ready, addr);
 	if (i == UINT32_MAX) {
 		uint32_t n = atomic_load_explicit(&P->npub, memory_order_acquire);
-		for (; P->nready < n; P->nready++) {
-			uint32_t t = P->pub[P->nready];
-			pl_addrmap_put(&P->ready, P->h->types[t].addr, t, NULL);   /* else deferred */
+		for (; W->nready < n; W->nready++) {
+			uint32_t t = P->pub[W->nready];
+			pl_addrmap_put(&W->ready, P->h->types[t].addr, t, NULL);   /* else deferred */
 		}
-		if ((i = pl_addrmap_get(&P->ready, addr)) == UINT32_MAX) {
-			P->defer = true;
+		if ((i = pl_addrmap_get(&W->ready, addr)) == UINT32_MAX) {
+			W->defer = true;
 			return NULL;
 		}
 	}
-	P->ckey[c] = addr;
-	P->cidx[c] = i;
+	W->ckey[c] = addr;
+	W->cidx[c] = i;
 	return &P->h->types[i];
 }
 
 static bool pipe_is_object(void *ctx, uint64_t addr)
 {
-	struct pipe *P = ctx;
+	struct worker *W = ctx;
 	(void)addr;
-	P->defer = true;
+	W->defer = true;
 	return false;
 }
 
 static int pipe_visit(void *ctx, uint64_t target, const struct pl_edge *e)
 {
-	struct pipe *P = ctx;
-	struct pipe_batch *s = P->cur;
+	struct worker *W = ctx;
+	struct pipe_batch *s = W->cur;
 	(void)e;
 	if (s->ntargets == s->cap) {
 		size_t cap = s->cap ? s->cap * 2 : 4096;
 		uint64_t *t = realloc(s->targets, cap * sizeof(*t));
 		if (!t) {   /* the build tries again, and says so if it fails too */
-			P->defer = true;
+			W->defer = true;
 			return 1;
 		}
 		s->targets = t;
@@ -250,10 +263,10 @@ static void pipe_pause(unsigned *spins)
 }
 
 /* Header fetched ahead, and the table of the one after (if its type is
- * known to the producer already) */
-static void pipe_prefetch(struct pipe *P, uint64_t next, uint64_t later)
+ * published already) */
+static void pipe_prefetch(struct worker *W, uint64_t next, uint64_t later)
 {
-	struct pl_heap *h = P->h;
+	struct pl_heap *h = W->P->h;
 	struct pl_program *p = h->p;
 	const uint8_t *q;
 	if (next && (q = pl_as_ptr(&p->as, next - (uint64_t)p->L.sizeof_gc_head, 64)))
@@ -261,61 +274,69 @@ static void pipe_prefetch(struct pipe *P, uint64_t next, uint64_t later)
 	uint64_t type;
 	uint32_t t;
 	if (later && pl_as_u64(&p->as, later + (uint64_t)p->L.ob_type, &type) == 0 &&
-	    (t = type && type == P->ckey[pipe_cslot(type)] ? P->cidx[pipe_cslot(type)]
-						     : pl_addrmap_get(&P->ready, type)) != UINT32_MAX)
+	    (t = type && type == W->ckey[pipe_cslot(type)] ? W->cidx[pipe_cslot(type)]
+						     : pl_addrmap_get(&W->ready, type)) != UINT32_MAX)
 		pl_traverse_prefetch(h, later, &h->types[t]);
 }
 
-/* The producer's part, on the helper's thread: it returns when done, or
- * when the build stops early. While it waits for room it maps ahead. */
+/* Take the next free batch, if there is one and room for it: true when one
+ * was taken (and is ready) */
+static bool pipe_take_batch(struct worker *W)
+{
+	struct pipe *P = W->P;
+	struct pl_heap *h = P->h;
+	size_t q = atomic_load_explicit(&P->next, memory_order_relaxed);
+	if (q >= P->nbatches ||
+	    q - atomic_load_explicit(&P->consumed, memory_order_acquire) >= PIPE_SLOTS ||
+	    !atomic_compare_exchange_strong(&P->next, &q, q + 1))
+		return false;
+	const struct pl_trav_fns fns = { pipe_visit, pipe_is_object, pipe_type };
+	struct pipe_batch *s = &P->slot[q % PIPE_SLOTS];
+	size_t first = q * BATCH;
+	uint32_t n = (uint32_t)(P->staged - first < BATCH ? P->staged - first : BATCH);
+	pthread_mutex_lock(&P->objs_mu);
+	for (uint32_t j = 0; j < n; j++) {
+		s->obj[j].addr = h->objs[first + j].addr;
+		s->obj[j].gen = h->objs[first + j].gen;
+	}
+	for (uint32_t j = 0; j < PIPE_AHEAD; j++)
+		s->ahead[j] = first + n + j < P->staged ? h->objs[first + n + j].addr : 0;
+	pthread_mutex_unlock(&P->objs_mu);
+	W->cur = s;
+	s->ntargets = 0;
+	for (uint32_t j = 0; j < n; j++) {
+		pipe_prefetch(W, j + PIPE_AHEAD < n ? s->obj[j + PIPE_AHEAD].addr : s->ahead[j + PIPE_AHEAD - n],
+			      j + PIPE_AHEAD / 2 < n ? s->obj[j + PIPE_AHEAD / 2].addr : 0);
+		struct pl_obj *o = &s->obj[j];
+		size_t before = s->ntargets;
+		uint64_t bad = 0;
+		uint8_t st = PD_DEFER;
+		W->defer = false;
+		if (pl_census_peek(h, o, pipe_type, W, &bad) && !bad) {
+			enum pl_trav r = pl_traverse_fns(h, o->addr, &h->types[o->type], &fns, W);
+			if (!W->defer)
+				st = (uint8_t)r;
+		}
+		if (st == PD_DEFER)
+			s->ntargets = before;
+		s->state[j] = st;
+		s->counts[j] = (uint32_t)(s->ntargets - before);
+	}
+	atomic_store_explicit(&s->ready, q + 1, memory_order_release);
+	return true;
+}
+
+/* The helper's part: it returns when every batch is taken, or when the
+ * build stops early. While there is no room it maps ahead. */
 static void pipe_produce(struct pipe *P, struct ahead *A)
 {
-	struct pl_heap *h = P->h;
-	const struct pl_trav_fns fns = { pipe_visit, pipe_is_object, pipe_type };
-	size_t nb = (P->staged + BATCH - 1) / BATCH;
-	for (size_t q = 0; q < nb; q++) {
-		unsigned spins = 0;
-		while (q - atomic_load_explicit(&P->consumed, memory_order_acquire) >= PIPE_SLOTS) {
-			if (atomic_load_explicit(&A->stop, memory_order_relaxed))
-				return;
-			if (!ahead_step(A))
-				pipe_pause(&spins);
-		}
-		if (atomic_load_explicit(&A->stop, memory_order_relaxed))
-			return;
-		struct pipe_batch *s = &P->slot[q % PIPE_SLOTS];
-		size_t first = q * BATCH;
-		uint32_t n = (uint32_t)(P->staged - first < BATCH ? P->staged - first : BATCH);
-		pthread_mutex_lock(&P->objs_mu);
-		for (uint32_t j = 0; j < n; j++) {
-			s->obj[j].addr = h->objs[first + j].addr;
-			s->obj[j].gen = h->objs[first + j].gen;
-		}
-		for (uint32_t j = 0; j < PIPE_AHEAD; j++)
-			s->ahead[j] = first + n + j < P->staged ? h->objs[first + n + j].addr : 0;
-		pthread_mutex_unlock(&P->objs_mu);
-		P->cur = s;
-		s->ntargets = 0;
-		for (uint32_t j = 0; j < n; j++) {
-			pipe_prefetch(P, j + PIPE_AHEAD < n ? s->obj[j + PIPE_AHEAD].addr : s->ahead[j + PIPE_AHEAD - n],
-				      j + PIPE_AHEAD / 2 < n ? s->obj[j + PIPE_AHEAD / 2].addr : 0);
-			struct pl_obj *o = &s->obj[j];
-			size_t before = s->ntargets;
-			uint64_t bad = 0;
-			uint8_t st = PD_DEFER;
-			P->defer = false;
-			if (pl_census_peek(h, o, pipe_type, P, &bad) && !bad) {
-				enum pl_trav r = pl_traverse_fns(h, o->addr, &h->types[o->type], &fns, P);
-				if (!P->defer)
-					st = (uint8_t)r;
-			}
-			if (st == PD_DEFER)
-				s->ntargets = before;
-			s->state[j] = st;
-			s->counts[j] = (uint32_t)(s->ntargets - before);
-		}
-		atomic_store_explicit(&P->produced, q + 1, memory_order_release);
-	}
+	unsigned spins = 0;
+	while (atomic_load_explicit(&P->next, memory_order_relaxed) < P->nbatches &&
+	       !atomic_load_explicit(&A->stop, memory_order_relaxed))
+		if (pipe_take_batch(&P->w[0]))
+			spins = 0;
+		else if (!ahead_step(A))
+			pipe_pause(&spins);
 }
 
 /* Make the types met since last time ready, and let the producer use them */
@@ -342,7 +363,8 @@ static void pipe_free(struct pipe *P)
 	for (int k = 0; k < PIPE_SLOTS; k++)
 		free(P->slot[k].targets);
 	free(P->pub);
-	pl_addrmap_release(&P->ready);
+	pl_addrmap_release(&P->w[0].ready);
+	pl_addrmap_release(&P->w[1].ready);
 	free(P);
 }
 
@@ -355,6 +377,8 @@ static struct pipe *pipe_new(struct pl_heap *h, size_t staged)
 		return NULL;
 	P->h = h;
 	P->staged = staged;
+	P->nbatches = (staged + BATCH - 1) / BATCH;
+	P->w[0].P = P->w[1].P = P;
 	P->pub = malloc(PL_MAX_TYPES * sizeof(*P->pub));
 	if (!P->pub || pthread_mutex_init(&P->objs_mu, NULL) != 0) {
 		free(P->pub);
@@ -383,10 +407,11 @@ static void *ahead_thread(void *arg)
 static struct pipe_batch *pipe_wait(struct pipe *P, struct ahead *A, size_t q)
 {
 	unsigned spins = 0;
-	while (atomic_load_explicit(&P->produced, memory_order_acquire) <= q)
-		if (!ahead_step(A))
+	struct pipe_batch *s = &P->slot[q % PIPE_SLOTS];
+	while (atomic_load_explicit(&s->ready, memory_order_acquire) != q + 1)
+		if (!pipe_take_batch(&P->w[1]) && !ahead_step(A))
 			pipe_pause(&spins);
-	return &P->slot[q % PIPE_SLOTS];
+	return s;
 }
 
 

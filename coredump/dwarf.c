@@ -278,12 +278,17 @@ int pl_dwarf_member(struct pl_dwarf *d, const char *type, const char *path,
 	return 0;
 }
 
-int pl_dwarf_enumerator(struct pl_dwarf *d, const char *name, int64_t *value)
+void pl_dwarf_enumerators(struct pl_dwarf *d, const char *const *names, size_t n, int64_t *values,
+			  bool *found)
 {
-	/* Scans until found: used for a handful of enum constants only. */
+	/* Scans until all are found (each takes its first definition): used
+	 * for a handful of enum constants only. */
+	size_t missing = n;
+	for (size_t i = 0; i < n; i++)
+		found[i] = false;
 	Dwarf_Off off = 0, next;
 	size_t hsize;
-	while (dwarf_nextcu(d->dw, off, &next, &hsize, NULL, NULL, NULL) == 0) {
+	while (missing && dwarf_nextcu(d->dw, off, &next, &hsize, NULL, NULL, NULL) == 0) {
 		Dwarf_Die cu, die, e;
 		Dwarf_Off cuoff = off + hsize;
 		off = next;
@@ -296,15 +301,16 @@ int pl_dwarf_enumerator(struct pl_dwarf *d, const char *name, int64_t *value)
 				const char *nm = dwarf_diename(&e);
 				Dwarf_Attribute a;
 				Dwarf_Sword v;
-				if (nm && strcmp(nm, name) == 0 && dwarf_attr(&e, DW_AT_const_value, &a) &&
-				    dwarf_formsdata(&a, &v) == 0) {
-					*value = v;
-					return 0;
-				}
-			} while (dwarf_siblingof(&e, &e) == 0);
-		} while (dwarf_siblingof(&die, &die) == 0);
+				for (size_t i = 0; nm && i < n; i++)
+					if (!found[i] && strcmp(nm, names[i]) == 0 &&
+					    dwarf_attr(&e, DW_AT_const_value, &a) && dwarf_formsdata(&a, &v) == 0) {
+						values[i] = v;
+						found[i] = true;
+						missing--;
+					}
+			} while (missing && dwarf_siblingof(&e, &e) == 0);
+		} while (missing && dwarf_siblingof(&die, &die) == 0);
 	}
-	return -1;
 }
 
 /* The pointer members of aggregate agg at base offset `base`, nested named

@@ -26,8 +26,10 @@ struct pl_error *pl_dwarf_index(struct pl_dwarf *d, const char *const *names, si
 int pl_dwarf_sizeof(struct pl_dwarf *d, const char *type, int64_t *size);
 int pl_dwarf_member(struct pl_dwarf *d, const char *type, const char *path,
 		    int64_t *byte_offset, int32_t *bit_offset, int32_t *bit_size);
-/* Value of an enumerator of a top-level enum type; 0 or -1. */
-int pl_dwarf_enumerator(struct pl_dwarf *d, const char *name, int64_t *value);
+/* Values of enumerators of top-level enum types, n names in one scan:
+ * found[i] says whether values[i] is set. */
+void pl_dwarf_enumerators(struct pl_dwarf *d, const char *const *names, size_t n, int64_t *values,
+			  bool *found);
 /* The function whose entry is at pc (an address in the file's own terms):
  * calls fn with the offset and name of each pointer member of the struct its
  * first parameter points to (a tp_traverse function's object), nested

@@ -93,21 +93,23 @@ struct pl_error *pl_layout_from_dwarf(struct pl_layout *L, struct pl_dwarf *dw)
 	/* Frame enums exist from 3.11 on, with values that move between
 	 * versions; earlier versions have no interpreter frames. */
 	L->frame_cleared = L->owned_by_frame_object = L->owned_by_cstack = -1;
+	const char *en[] = { "FRAME_CLEARED", "FRAME_OWNED_BY_FRAME_OBJECT", "FRAME_OWNED_BY_CSTACK",
+			     "FRAME_CREATED", "FRAME_SUSPENDED", "FRAME_SUSPENDED_YIELD_FROM",
+			     "FRAME_EXECUTING", "FRAME_OWNED_BY_GENERATOR" };
+	int64_t ev[8];
+	bool ef[8] = { false };
+	if (L->fo_state >= 0 || L->if_owner >= 0)   /* one scan for them all */
+		pl_dwarf_enumerators(dw, en, 8, ev, ef);
 	if (L->if_owner >= 0) {
-		if (pl_dwarf_enumerator(dw, "FRAME_CLEARED", &v) == 0)
-			L->frame_cleared = (int32_t)v;
-		if (pl_dwarf_enumerator(dw, "FRAME_OWNED_BY_FRAME_OBJECT", &v) == 0)
-			L->owned_by_frame_object = (int32_t)v;
-		if (pl_dwarf_enumerator(dw, "FRAME_OWNED_BY_CSTACK", &v) == 0)
-			L->owned_by_cstack = (int32_t)v;
+		int32_t *own[] = { &L->frame_cleared, &L->owned_by_frame_object, &L->owned_by_cstack };
+		for (size_t i = 0; i < 3; i++)
+			if (ef[i])
+				*own[i] = (int32_t)ev[i];
 	}
 	int32_t *st[] = { &L->frame_created, &L->frame_suspended, &L->frame_suspended_yf,
 			  &L->frame_executing, &L->owned_by_generator };
-	const char *stn[] = { "FRAME_CREATED", "FRAME_SUSPENDED", "FRAME_SUSPENDED_YIELD_FROM",
-			      "FRAME_EXECUTING", "FRAME_OWNED_BY_GENERATOR" };
-	for (size_t i = 0; i < sizeof(st) / sizeof(st[0]); i++)
-		*st[i] = (L->fo_state >= 0 || L->if_owner >= 0) &&
-			 pl_dwarf_enumerator(dw, stn[i], &v) == 0 ? (int32_t)v : INT32_MIN;
+	for (size_t i = 0; i < 5; i++)
+		*st[i] = ef[3 + i] ? (int32_t)ev[3 + i] : INT32_MIN;
 	/* the line table's format follows from the fields the code object has */
 	L->linetable_format = L->co_code_adaptive >= 0 ? 2 : L->co_linetable >= 0 ? 1 : 0;
 	L->lasti_bytes = L->linetable_format == 1 ? 2 : 1;

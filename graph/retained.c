@@ -150,20 +150,20 @@ struct pl_error *pl_retained_types(const struct pl_graph *g, struct pl_retained 
 					rt->type_retained[t] += rt->retained[v];
 				active[t]++;
 				/* children that are leaves of the tree (most) are
-				 * counted here, their data fetched a few ahead */
+				 * counted here, their data fetched a few ahead. A
+				 * leaf retains its own size: its record has both. */
 				uint32_t k0 = rt->coff[v], k1 = rt->coff[v + 1];
 				for (uint32_t k = k0; k < k1; k++) {
 					if (k + TYPES_AHEAD < k1) {
 						uint32_t f = rt->child[k + TYPES_AHEAD];
 						__builtin_prefetch(&h->objs[f].type);
-						__builtin_prefetch(&rt->retained[f]);
 						__builtin_prefetch(&rt->coff[f]);
 					}
 					uint32_t c = rt->child[k];
 					if (rt->coff[c] == rt->coff[c + 1]) {
-						uint32_t tc = h->objs[c].type;
-						if (!active[tc])
-							rt->type_retained[tc] += rt->retained[c];
+						const struct pl_obj *o = &h->objs[c];
+						if (!active[o->type])
+							rt->type_retained[o->type] += o->size;
 						continue;
 					}
 					stack[sp] = c;

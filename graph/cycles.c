@@ -121,6 +121,35 @@ static int cmp_group(const void *a, const void *b)
 	return x->sample < y->sample ? -1 : x->sample > y->sample;
 }
 
+/* A type before another in a group's list: more members first, then by
+ * name and address, so that the list does not depend on the order the
+ * types were met in (which differs with the number of threads) */
+static bool type_before(const struct pl_heap *h, const uint32_t *x, const uint32_t *y)
+{
+	if (x[1] != y[1])
+		return x[1] > y[1];
+	const struct pl_type *a = &h->types[x[0]], *b = &h->types[y[0]];
+	int c = strcmp(a->name, b->name);
+	return c ? c < 0 : a->addr < b->addr;
+}
+
+/* (once grouped: the pairs are sorted by type index until then, for the
+ * signatures) */
+static void order_types(const struct pl_heap *h, struct pl_cycle_group *grp)
+{
+	uint32_t *p = grp->types;
+	for (uint32_t i = 1; i < grp->ntypes; i++) {   /* a few types per group */
+		uint32_t t0 = p[2 * i], t1 = p[2 * i + 1], j = i;
+		const uint32_t cur[2] = { t0, t1 };
+		for (; j > 0 && type_before(h, cur, &p[2 * (j - 1)]); j--) {
+			p[2 * j] = p[2 * (j - 1)];
+			p[2 * j + 1] = p[2 * (j - 1) + 1];
+		}
+		p[2 * j] = t0;
+		p[2 * j + 1] = t1;
+	}
+}
+
 struct pl_error *pl_cycles_find(struct pl_graph *g, struct pl_cycles *c)
 {
 	memset(c, 0, sizeof(*c));
@@ -281,8 +310,11 @@ struct pl_error *pl_cycles_find(struct pl_graph *g, struct pl_cycles *c)
 	free(sigs);
 	free(members_by_comp);
 	free(cstart);
-	if (!err)
+	if (!err) {
+		for (uint32_t gi = 0; gi < c->ngroups; gi++)
+			order_types(h, &c->groups[gi]);
 		qsort(c->groups, c->ngroups, sizeof(*c->groups), cmp_group);
+	}
 out:
 	free(U);
 	free(rank);

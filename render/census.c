@@ -228,8 +228,10 @@ size_t pl_top_types(const struct pl_heap *h, const uint32_t *count, size_t k, ui
 			bool taken = false;
 			for (size_t j = 0; j < n && !taken; j++)
 				taken = top[j] == t;
-			if (!taken && count[t] && (best == h->ntypes || count[t] > count[best]))
-				best = t;
+			if (!taken && count[t] &&
+			    (best == h->ntypes || count[t] > count[best] ||
+			     (count[t] == count[best] && strcmp(h->types[t].name, h->types[best].name) < 0)))
+				best = t;   /* ties by name: not by the order types were met in */
 		}
 		if (best == h->ntypes)
 			break;

@@ -28,7 +28,8 @@ struct pipe;
 struct ahead {
 	pthread_t tid;
 	bool running;
-	pthread_mutex_t mu;
+	pthread_mutex_t mu;           /* the arrays' part */
+	pthread_mutex_t core_mu;      /* the core's part: one thread at a time */
 	_Atomic bool stop;
 	struct pipe *pipe;            /* the thread produces for it first (below) */
 	struct {
@@ -61,13 +62,10 @@ static void release_behind(const struct pl_core *core, const uint8_t *next)
 		pl_core_release_pages(core);
 }
 
-/* One step of the helper's mapping in and giving back, by whichever thread
- * has nothing better to do; false: nothing to do (or another is at it) */
-static bool ahead_step(struct ahead *A)
+/* (under mu) */
+static bool ahead_arrays(struct ahead *A)
 {
 	bool worked = false;
-	if (pthread_mutex_trylock(&A->mu) != 0)
-		return false;
 	for (int k = 0; k < 3; k++) {
 		size_t want = atomic_load_explicit(&A->a[k].pos, memory_order_relaxed) + AHEAD_BYTES;
 		if (want > A->a[k].cap)
@@ -79,6 +77,13 @@ static bool ahead_step(struct ahead *A)
 			worked = true;
 		}
 	}
+	return worked;
+}
+
+/* (under core_mu) */
+static bool ahead_core(struct ahead *A)
+{
+	bool worked = false;
 	uint64_t asked = atomic_load_explicit(&A->core.asked, memory_order_acquire);
 	if (asked != A->core.answered) {
 		release_behind(A->core.core,
@@ -96,7 +101,24 @@ static bool ahead_step(struct ahead *A)
 			worked = true;
 		}
 	}
-	pthread_mutex_unlock(&A->mu);
+	return worked;
+}
+
+/* One step of the helper's mapping in and giving back, by whichever thread
+ * has nothing better to do; false: nothing to do (or another is at it) */
+static bool ahead_step(struct ahead *A)
+{
+	bool worked = false;
+	if (pthread_mutex_trylock(&A->mu) == 0) {
+		worked = ahead_arrays(A);
+		pthread_mutex_unlock(&A->mu);
+	}
+	/* (not under mu: the build takes mu to grow an array, and must not
+	 * wait for a page-in of the core) */
+	if (pthread_mutex_trylock(&A->core_mu) == 0) {
+		worked |= ahead_core(A);
+		pthread_mutex_unlock(&A->core_mu);
+	}
 	return worked;
 }
 
@@ -129,6 +151,7 @@ static void ahead_stop(struct ahead *A)
 	atomic_store(&A->stop, true);
 	pthread_join(A->tid, NULL);
 	pthread_mutex_destroy(&A->mu);
+	pthread_mutex_destroy(&A->core_mu);
 	A->running = false;
 }
 
@@ -593,7 +616,6 @@ static void prefetch_ahead(struct pl_heap *h, size_t k, size_t staged)
 	}
 }
 
-
 /* Object k as the producer took it (batch s, its j-th): stored and counted
  * as pl_census_take would, its targets added to the batch's */
 static bool take_produced(struct build *b, const struct pipe_batch *s, size_t k, size_t j,
@@ -618,6 +640,8 @@ static bool take_produced(struct build *b, const struct pipe_batch *s, size_t k,
 	h->total_bytes += o->size;
 	h->gen_objects[o->gen]++;
 	uint32_t c = s->counts[j];
+	if (!c)   /* (and the arrays may not be there yet) */
+		return true;
 	if (!pend_room(b, c))
 		return false;
 	memcpy(b->pend + b->npend, s->targets + *from, c * sizeof(*b->pend));
@@ -656,7 +680,12 @@ static struct pl_error *build(struct pl_heap *h, struct pl_graph *g, size_t stag
 	if (!g->off)
 		return pl_error(PL_E_NOMEM, "out of memory");
 	g->off_bytes = (cap + 1) * sizeof(*g->off);
-	if (pl_threads() > 1 && pthread_mutex_init(&b.ahead.mu, NULL) == 0) {
+	bool helper = pl_threads() > 1 && pthread_mutex_init(&b.ahead.mu, NULL) == 0;
+	if (helper && pthread_mutex_init(&b.ahead.core_mu, NULL) != 0) {
+		pthread_mutex_destroy(&b.ahead.mu);
+		helper = false;
+	}
+	if (helper) {
 		ahead_set(&b.ahead, AH_OBJS, h->objs, h->capobjs * sizeof(*h->objs),
 			  h->nobjs * sizeof(*h->objs));
 		ahead_set(&b.ahead, AH_OFF, g->off, g->off_bytes, 0);
@@ -666,6 +695,7 @@ static struct pl_error *build(struct pl_heap *h, struct pl_graph *g, size_t stag
 		b.ahead.running = pthread_create(&b.ahead.tid, NULL, ahead_thread, &b.ahead) == 0;
 		if (!b.ahead.running) {
 			pthread_mutex_destroy(&b.ahead.mu);
+			pthread_mutex_destroy(&b.ahead.core_mu);
 			pipe_free(b.pipe);
 			b.pipe = NULL;
 		}

@@ -45,10 +45,10 @@ _Thread_local uint32_t pl_as_cache[1u << PL_AS_CACHE_BITS];
 
 const struct pl_as_range *pl_as_find(const struct pl_as *as, uint64_t addr)
 {
-	uint32_t *slot = pl_as_cache_slot(addr);
-	size_t hint = *slot;
+	unsigned k = pl_as_cache_index(addr);
+	size_t hint = pl_as_cache[k];
 	const struct pl_as_range *r = pl_as_find_hinted(as, &hint, addr);
-	*slot = (uint32_t)hint;
+	pl_as_cache[k] = (uint32_t)hint;
 	return r;
 }
 

@@ -34,9 +34,12 @@ struct pl_as {
 extern _Thread_local uint32_t pl_as_cache[1u << PL_AS_CACHE_BITS]
 	__attribute__((tls_model("initial-exec")));
 
-static inline uint32_t *pl_as_cache_slot(uint64_t addr)
+/* (the table is indexed, never read through a pointer to an element: with
+ * that pointer inlined into a large function, gcc 12's UBSan null check
+ * of it tested stale flags and fired) */
+static inline unsigned pl_as_cache_index(uint64_t addr)
 {
-	return &pl_as_cache[(addr >> 20) & ((1u << PL_AS_CACHE_BITS) - 1)];
+	return (unsigned)(addr >> 20) & ((1u << PL_AS_CACHE_BITS) - 1);
 }
 
 void pl_as_init(struct pl_as *as);
@@ -55,7 +58,7 @@ const struct pl_as_range *pl_as_find_hinted(const struct pl_as *as, size_t *hint
  * or they straddle two ranges. The hot path for object headers. */
 static inline const uint8_t *pl_as_ptr(struct pl_as *as, uint64_t addr, size_t len)
 {
-	uint32_t i = *pl_as_cache_slot(addr);
+	uint32_t i = pl_as_cache[pl_as_cache_index(addr)];
 	const struct pl_as_range *r = i < as->n ? &as->r[i] : NULL;
 	if (!r || addr < r->start || addr >= r->end) {
 		r = pl_as_find(as, addr);

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "addrmap.h"
 #include "error.h"
@@ -232,6 +233,14 @@ void pl_heap_shrink(struct pl_heap *h);
 /* The type record for a type object address (decoded and cached); NULL if
  * the address is not a readable type object. */
 struct pl_type *pl_type_get(struct pl_heap *h, uint64_t type_addr);
+/* Two types in a list's order when nothing else tells them apart: by name,
+ * then (two classes may share a name) by address; never by index, which
+ * follows the order the types were met in (another with more threads). */
+static inline int pl_type_cmp(const struct pl_type *a, const struct pl_type *b)
+{
+	int c = strcmp(a->name, b->name);
+	return c ? c : a->addr < b->addr ? -1 : a->addr > b->addr;
+}
 /* Header of an object: 0 or -1. */
 int pl_obj_header(struct pl_program *p, uint64_t addr, int64_t *refcnt, uint64_t *type);
 

@@ -128,9 +128,7 @@ static bool type_before(const struct pl_heap *h, const uint32_t *x, const uint32
 {
 	if (x[1] != y[1])
 		return x[1] > y[1];
-	const struct pl_type *a = &h->types[x[0]], *b = &h->types[y[0]];
-	int c = strcmp(a->name, b->name);
-	return c ? c < 0 : a->addr < b->addr;
+	return pl_type_cmp(&h->types[x[0]], &h->types[y[0]]) < 0;
 }
 
 /* (once grouped: the pairs are sorted by type index until then, for the

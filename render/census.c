@@ -153,8 +153,7 @@ static int by_bytes(const void *a, const void *b)
 		return x->bytes < y->bytes ? 1 : -1;
 	if (x->count != y->count)
 		return x->count < y->count ? 1 : -1;
-	int c = strcmp(x->name, y->name);   /* two classes may share a name */
-	return c ? c : x->addr < y->addr ? -1 : x->addr > y->addr;
+	return pl_type_cmp(x, y);
 }
 
 void pl_render_types(FILE *out, const struct pl_heap *h, size_t top, enum pl_format fmt)
@@ -220,13 +219,6 @@ void pl_json_obj_head(FILE *out, const struct pl_heap *h, const struct pl_obj *o
 		fputs(",\"static\":true", out);
 }
 
-static bool type_less(const struct pl_heap *h, size_t a, size_t b)
-{
-	const struct pl_type *x = &h->types[a], *y = &h->types[b];
-	int c = strcmp(x->name, y->name);
-	return c ? c < 0 : x->addr < y->addr;
-}
-
 size_t pl_top_types(const struct pl_heap *h, const uint32_t *count, size_t k, uint32_t *top)
 {
 	size_t n = 0;
@@ -236,9 +228,10 @@ size_t pl_top_types(const struct pl_heap *h, const uint32_t *count, size_t k, ui
 			bool taken = false;
 			for (size_t j = 0; j < n && !taken; j++)
 				taken = top[j] == t;
-			if (!taken && count[t] && (best == h->ntypes || count[t] > count[best] ||
-						   (count[t] == count[best] && type_less(h, t, best))))
-				best = t;   /* ties by name and address: not by the order types were met in */
+			if (!taken && count[t] &&
+			    (best == h->ntypes || count[t] > count[best] ||
+			     (count[t] == count[best] && pl_type_cmp(&h->types[t], &h->types[best]) < 0)))
+				best = t;
 		}
 		if (best == h->ntypes)
 			break;

@@ -18,9 +18,7 @@ static int by_retained(const void *a, const void *b)
 	uint64_t rx = sort_rt->type_retained[x], ry = sort_rt->type_retained[y];
 	if (rx != ry)
 		return rx < ry ? 1 : -1;
-	const struct pl_type *tx = &sort_h->types[x], *ty = &sort_h->types[y];
-	int c = strcmp(tx->name, ty->name);   /* two classes may share a name */
-	return c ? c : tx->addr < ty->addr ? -1 : tx->addr > ty->addr;
+	return pl_type_cmp(&sort_h->types[x], &sort_h->types[y]);
 }
 
 static size_t sorted_types(const struct pl_heap *h, const struct pl_retained *rt, uint32_t **out)

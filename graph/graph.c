@@ -183,8 +183,6 @@ struct pipe_batch {
 	size_t ntargets, cap;
 };
 
-struct pipe;
-
 /* what each thread that takes batches keeps for itself */
 struct worker {
 	struct pipe *P;
@@ -215,16 +213,21 @@ static unsigned pipe_cslot(uint64_t addr)
 	return (unsigned)((addr >> 4) ^ (addr >> 10)) & 15;
 }
 
+/* The index of the type at addr among those this worker knows to be
+ * published, or UINT32_MAX */
+static uint32_t ready_index(struct worker *W, uint64_t addr)
+{
+	unsigned c = pipe_cslot(addr);
+	return addr && addr == W->ckey[c] ? W->cidx[c] : pl_addrmap_get(&W->ready, addr);
+}
+
 /* the lookup for taking and traversing: published types only, changing
  * nothing shared */
 static struct pl_type *pipe_type(void *ctx, uint64_t addr)
 {
 	struct worker *W = ctx;
 	struct pipe *P = W->P;
-	unsigned c = pipe_cslot(addr);
-	if (addr && addr == W->ckey[c])
-		return &P->h->types[W->cidx[c]];
-	uint32_t i = pl_addrmap_get(&W->ready, addr);
+	uint32_t i = ready_index(W, addr);
 	if (i == UINT32_MAX) {
 		uint32_t n = atomic_load_explicit(&P->npub, memory_order_acquire);
 		for (; W->nready < n; W->nready++) {
@@ -236,6 +239,7 @@ static struct pl_type *pipe_type(void *ctx, uint64_t addr)
 			return NULL;
 		}
 	}
+	unsigned c = pipe_cslot(addr);
 	W->ckey[c] = addr;
 	W->cidx[c] = i;
 	return &P->h->types[i];
@@ -297,8 +301,7 @@ static void pipe_prefetch(struct worker *W, uint64_t next, uint64_t later)
 	uint64_t type;
 	uint32_t t;
 	if (later && pl_as_u64(&p->as, later + (uint64_t)p->L.ob_type, &type) == 0 &&
-	    (t = type && type == W->ckey[pipe_cslot(type)] ? W->cidx[pipe_cslot(type)]
-						     : pl_addrmap_get(&W->ready, type)) != UINT32_MAX)
+	    (t = ready_index(W, type)) != UINT32_MAX)
 		pl_traverse_prefetch(h, later, &h->types[t]);
 }
 
@@ -437,7 +440,6 @@ static struct pipe_batch *pipe_wait(struct pipe *P, struct ahead *A, size_t q)
 	return s;
 }
 
-
 struct build {
 	struct pl_graph *g;
 	struct pl_heap *h;
@@ -505,9 +507,8 @@ static uint32_t add_untracked(struct build *b, uint64_t addr)
 	return pl_heap_add(h, &o, &dup);
 }
 
-/* Traversal only collects target addresses; they are resolved to node ids
- * a batch at a time, after prefetching, so the random accesses into the
- * index overlap instead of stalling one by one. */
+/* Room for `more` targets in the current batch; false (b->err set) when
+ * out of memory. */
 static bool pend_room(struct build *b, size_t more)
 {
 	if (b->npend + more <= b->cappend)
@@ -528,6 +529,9 @@ static bool pend_room(struct build *b, size_t more)
 	return true;
 }
 
+/* Traversal only collects target addresses; they are resolved to node ids
+ * a batch at a time, after prefetching, so the random accesses into the
+ * index overlap instead of stalling one by one. */
 static int on_edge(void *ctx, uint64_t target, const struct pl_edge *e)
 {
 	struct build *b = ctx;

@@ -1091,6 +1091,15 @@ static void fill_listed(struct pl_heap *h, struct pl_obj *o, const struct pl_typ
 	o->size = (uint32_t)pl_obj_size_counted(h, o->addr, t, true, bad);
 }
 
+/* o in the census totals (undone by uncount) */
+static void count(struct pl_heap *h, const struct pl_obj *o)
+{
+	struct pl_type *t = &h->types[o->type];
+	t->count++;
+	t->bytes += o->size;
+	h->total_bytes += o->size;
+}
+
 /* Read the header, type and size of the object of gc list node `node`
  * (gprev: its _gc_prev word) into *o and count it in the census totals
  * (undone by uncount). false when its header or type (*type, for the
@@ -1108,9 +1117,7 @@ static bool read_listed(struct pl_heap *h, uint64_t node, uint64_t gprev, struct
 	if (pl_obj_header(p, addr, &refcnt, type) != 0 || !(t = pl_type_get(h, *type)))
 		return false;
 	fill_listed(h, o, t, refcnt, gprev, &h->bad_sizes);
-	t->count++;
-	t->bytes += o->size;
-	h->total_bytes += o->size;
+	count(h, o);
 	return true;
 }
 
@@ -1801,14 +1808,17 @@ struct pl_error *pl_census_stage(struct pl_program *p, struct pl_heap *h, size_t
 	return NULL;
 }
 
+static struct pl_type *heap_type(void *h, uint64_t type_addr)
+{
+	return pl_type_get(h, type_addr);
+}
+
 bool pl_census_take(struct pl_heap *h, uint32_t id)
 {
 	struct pl_obj *o = &h->objs[id];
-	const struct pl_layout *L = &h->p->L;
-	uint64_t node = o->addr - (uint64_t)L->sizeof_gc_head, gprev = 0, type;
-	pl_as_u64(&h->p->as, node + (uint64_t)L->gc_prev, &gprev);
-	if (!read_listed(h, node, gprev, o, &type))
+	if (!pl_census_peek(h, o, heap_type, h, &h->bad_sizes))
 		return false;
+	count(h, o);
 	h->gen_objects[o->gen]++;
 	return true;
 }

@@ -50,8 +50,8 @@ struct pl_error *pl_as_add(struct pl_as *as, uint64_t start, uint64_t end,
 
 /* The range holding addr, or NULL. */
 const struct pl_as_range *pl_as_find(const struct pl_as *as, uint64_t addr);
-/* The same with the caller's own hint instead of the shared one: for
- * threads reading one address space at once. */
+/* The same with the caller's own hint instead of the thread's table: for
+ * a walker that keeps its place in one range. */
 const struct pl_as_range *pl_as_find_hinted(const struct pl_as *as, size_t *hint, uint64_t addr);
 
 /* Pointer to len contiguous bytes at addr, or NULL if any of them is missing

@@ -96,10 +96,11 @@ struct pl_error *pl_layout_from_dwarf(struct pl_layout *L, struct pl_dwarf *dw)
 	const char *en[] = { "FRAME_CLEARED", "FRAME_OWNED_BY_FRAME_OBJECT", "FRAME_OWNED_BY_CSTACK",
 			     "FRAME_CREATED", "FRAME_SUSPENDED", "FRAME_SUSPENDED_YIELD_FROM",
 			     "FRAME_EXECUTING", "FRAME_OWNED_BY_GENERATOR" };
-	int64_t ev[8];
-	bool ef[8] = { false };
+	enum { NEN = sizeof(en) / sizeof(en[0]) };
+	int64_t ev[NEN];
+	bool ef[NEN] = { false };
 	if (L->fo_state >= 0 || L->if_owner >= 0)   /* one scan for them all */
-		pl_dwarf_enumerators(dw, en, 8, ev, ef);
+		pl_dwarf_enumerators(dw, en, NEN, ev, ef);
 	if (L->if_owner >= 0) {
 		int32_t *own[] = { &L->frame_cleared, &L->owned_by_frame_object, &L->owned_by_cstack };
 		for (size_t i = 0; i < 3; i++)
@@ -108,7 +109,7 @@ struct pl_error *pl_layout_from_dwarf(struct pl_layout *L, struct pl_dwarf *dw)
 	}
 	int32_t *st[] = { &L->frame_created, &L->frame_suspended, &L->frame_suspended_yf,
 			  &L->frame_executing, &L->owned_by_generator };
-	for (size_t i = 0; i < 5; i++)
+	for (size_t i = 0; i < sizeof(st) / sizeof(st[0]); i++)   /* the names after own[]'s */
 		*st[i] = ef[3 + i] ? (int32_t)ev[3 + i] : INT32_MIN;
 	/* the line table's format follows from the fields the code object has */
 	L->linetable_format = L->co_code_adaptive >= 0 ? 2 : L->co_linetable >= 0 ? 1 : 0;

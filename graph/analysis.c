@@ -63,6 +63,7 @@ struct job {
 	struct pl_graph *g;
 	struct pl_roots *r;
 	struct pl_retained *rt;
+	struct pl_prefault pf;   /* taken when done, if any */
 	struct pl_error *err;
 	struct pl_beside b;
 };
@@ -74,10 +75,13 @@ static void *reverse_thread(void *arg)
 	return NULL;
 }
 
+/* The BFS is shorter than the dominators: then it maps in the pages of
+ * what the retained sizes write next */
 static void *reach_thread(void *arg)
 {
 	struct job *j = arg;
 	pl_roots_reach(j->g, j->r);
+	pl_prefault_take(&j->pf);
 	return NULL;
 }
 
@@ -157,7 +161,9 @@ struct pl_error *pl_analyse(struct pl_program *p, unsigned steps, double min_sha
 		for (size_t i = 0; i < nroots; i++)
 			roots[i] = a->roots.r[i].node;
 		job_start(&reach, reach_thread);
-		err = pl_retained_compute(&a->g, roots, nroots, &a->ret);
+		/* (alone, the BFS is done already: nothing is offered) */
+		err = pl_retained_compute(&a->g, roots, nroots, &a->ret,
+					  reach.b.running ? &reach.pf : NULL);
 		job_wait(&reach);
 		if (err)
 			goto fail;

@@ -832,9 +832,8 @@ static void index_pool(struct pl_heap *h)
 	}
 }
 
-/* The direct slot for addr, its chunk made if need be, its part written
- * (to 0) if it never was; NULL when out of memory. */
-static uint32_t *direct_slot(struct pl_heap *h, uint64_t addr)
+/* The chunk for addr's MiB, made if need be; NULL when out of memory. */
+static struct pl_idx_chunk *index_chunk(struct pl_heap *h, uint64_t addr)
 {
 	if (!h->idir && !(h->idir = calloc((size_t)1 << PL_IDX_L1_BITS, sizeof(*h->idir))))
 		return NULL;
@@ -857,6 +856,12 @@ static uint32_t *direct_slot(struct pl_heap *h, uint64_t addr)
 		}
 		ch->slots = m;
 	}
+	return ch;
+}
+
+/* The slot for addr in chunk ch, its part written (to 0) if it never was. */
+static uint32_t *chunk_slot(struct pl_idx_chunk *ch, uint64_t addr)
+{
 	uint32_t k = (uint32_t)(addr >> 4) & ((1u << PL_IDX_CHUNK_BITS) - 1);
 	uint64_t part = (uint64_t)1 << (k >> PL_IDX_PART_BITS);
 	if (!(ch->written & part)) {
@@ -864,6 +869,39 @@ static uint32_t *direct_slot(struct pl_heap *h, uint64_t addr)
 		ch->slots[k] = 0;   /* a write first: the page is faulted once */
 	}
 	return &ch->slots[k];
+}
+
+/* The direct slot for addr, its chunk made if need be, its part written
+ * (to 0) if it never was; NULL when out of memory. */
+static uint32_t *direct_slot(struct pl_heap *h, uint64_t addr)
+{
+	struct pl_idx_chunk *ch = index_chunk(h, addr);
+	return ch ? chunk_slot(ch, addr) : NULL;
+}
+
+/* The chunks for every MiB of the core's own memory, made now, in address
+ * order, so that threads can then write slots there (each in chunks of its
+ * own) without making any; false when out of memory. */
+static bool index_prepare(struct pl_heap *h)
+{
+	const struct pl_as *as = &h->p->as;
+	for (size_t i = 0; i < as->n; i++) {
+		const struct pl_as_range *r = &as->r[i];
+		if (r->src != PL_SRC_CORE || !r->data || r->end <= r->start || !pl_heap_direct(r->start))
+			continue;
+		for (uint64_t mb = r->start >> 20; mb <= (r->end - 1) >> 20 && mb < (1ull << 28); mb++)
+			if (!index_chunk(h, mb << 20))
+				return false;
+	}
+	return true;
+}
+
+/* The chunk of addr if it was made, else NULL; makes nothing. */
+static struct pl_idx_chunk *made_chunk(const struct pl_heap *h, uint64_t addr)
+{
+	struct pl_idx_chunk *l2 = h->idir ? h->idir[addr >> 32] : NULL;
+	struct pl_idx_chunk *ch = l2 ? &l2[(addr >> 20) & ((1u << PL_IDX_L2_BITS) - 1)] : NULL;
+	return ch && ch->slots ? ch : NULL;
 }
 
 static void index_release(struct pl_heap *h)
@@ -1747,15 +1785,52 @@ struct pl_error *pl_census_one_by_one(struct pl_program *p, struct pl_heap *h)
 
 #define MARK_AHEAD 16   /* census marks whose index slots are fetched ahead */
 
-struct populate {
-	void *p;
-	size_t bytes;
+/* The census's marks in the chunks of one part of the MiBs (see below) */
+struct mark {
+	struct pl_heap *h;
+	const uint64_t *all;
+	size_t n;
+	unsigned part, parts;
+	bool ok;                 /* false: a node on two lists, or outside the chunks */
+	_Atomic bool marked;     /* ok is final */
+	void *fill;              /* then mapped in */
+	size_t fill_bytes;
 };
 
-static void *populate_thread(void *arg)
+static bool mark_mine(const struct mark *m, uint64_t addr)
 {
-	struct populate *q = arg;
-	pl_big_populate(q->p, 0, q->bytes);
+	return (addr >> 20) % m->parts == m->part;
+}
+
+static void mark_part(struct mark *m)
+{
+	struct pl_heap *h = m->h;
+	const uint64_t head = (uint64_t)h->p->L.sizeof_gc_head;
+	const uint64_t *all = m->all;
+	for (size_t i = 0; i < m->n && m->ok; i++) {
+		if (i + MARK_AHEAD < m->n) {   /* the slots come in list order: fetched ahead */
+			uint64_t a = (all[i + MARK_AHEAD] & ~(uint64_t)15) + head;
+			struct pl_idx_chunk *ch;
+			if (mark_mine(m, a) && pl_heap_direct(a) && (ch = made_chunk(h, a)))
+				__builtin_prefetch(&ch->slots[(a >> 4) & ((1u << PL_IDX_CHUNK_BITS) - 1)], 1);
+		}
+		uint64_t addr = (all[i] & ~(uint64_t)15) + head;
+		if (!mark_mine(m, addr))
+			continue;
+		struct pl_idx_chunk *ch = pl_heap_direct(addr) ? made_chunk(h, addr) : NULL;
+		uint32_t *s = ch ? chunk_slot(ch, addr) : NULL;
+		m->ok = s && !*s;   /* a mark already: on two lists */
+		if (m->ok)
+			*s = (uint32_t)(all[i] & 15) + 1;
+	}
+}
+
+static void *mark_thread(void *arg)
+{
+	struct mark *m = arg;
+	mark_part(m);
+	atomic_store_explicit(&m->marked, true, memory_order_release);
+	pl_big_populate(m->fill, 0, m->fill_bytes);
 	return NULL;
 }
 
@@ -1773,34 +1848,31 @@ struct pl_error *pl_census_stage(struct pl_program *p, struct pl_heap *h, size_t
 	/* The index puts them in address order: each object's slot is marked
 	 * with 1 + its generation, then the marks are numbered in address
 	 * order. (The walk touched every object's page: the build reads them
-	 * again in that order and gives back those behind it.) */
-	const uint64_t head = (uint64_t)p->L.sizeof_gc_head;
-	bool ok = true;
-	/* the objects' array (filled by the numbering) is mapped in beside */
-	struct populate fill = { pl_big_resize(NULL, 0, n * sizeof(*h->objs)), n * sizeof(*h->objs) };
+	 * again in that order and gives back those behind it.) The chunks are
+	 * made first; then each of (up to) two threads marks the objects of
+	 * every other MiB, and the helper maps in the objects' array (filled by
+	 * the numbering) when it is done. */
+	struct mark m[2] = {
+		{ .h = h, .all = all, .n = n, .part = 0, .parts = 2, .ok = true },
+		{ .h = h, .all = all, .n = n, .part = 1, .parts = 2, .ok = true },
+	};
+	bool ok = index_prepare(h);
 	struct pl_beside b;
-	if ((h->objs = fill.p)) {
-		h->capobjs = n;
-		pl_beside_start(&b, populate_thread, &fill);
-	}
-	for (size_t i = 0; i < n && ok; i++) {
-		if (i + MARK_AHEAD < n) {   /* the slots come in list order: fetched ahead */
-			uint64_t a = (all[i + MARK_AHEAD] & ~(uint64_t)15) + head;
-			uint32_t *f = pl_heap_direct(a) ? direct_slot(h, a) : NULL;
-			if (f)
-				__builtin_prefetch(f, 1);
-		}
-		uint64_t addr = (all[i] & ~(uint64_t)15) + head;
-		/* NULL: out of memory, or an address the direct map cannot hold */
-		uint32_t *s = pl_heap_direct(addr) ? direct_slot(h, addr) : NULL;
-		ok = s && !*s;   /* a mark already: on two lists */
-		if (ok)
-			*s = (uint32_t)(all[i] & 15) + 1;
-	}
-	if (fill.p)
+	if (ok) {
+		m[1].fill = pl_big_resize(NULL, 0, n * sizeof(*h->objs));
+		m[1].fill_bytes = n * sizeof(*h->objs);
+		if ((h->objs = m[1].fill))
+			h->capobjs = n;
+		pl_beside_start(&b, mark_thread, &m[1]);
+		mark_part(&m[0]);
+		/* the numbering goes on while the helper maps the array in */
+		while (!atomic_load_explicit(&m[1].marked, memory_order_acquire))
+			sched_yield();
+		ok = m[0].ok && m[1].ok && index_number(h, n);
 		pl_beside_wait(&b);
+	}
 	free(all);
-	if (!ok || !index_number(h, n)) {   /* the one-by-one walk says where */
+	if (!ok) {   /* the one-by-one walk says where */
 		pl_heap_release(h);
 		return census_lists(p, h, limit, false);
 	}

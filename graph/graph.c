@@ -168,16 +168,25 @@ static void ahead_stop(struct ahead *A)
  * in the build's order), one with an implausible size (counted in the
  * heap), one whose traversal asks which objects are known (inferred edges:
  * the answer depends on where the build is), and one whose header cannot
- * be read. */
+ * be read.
+ *
+ * The untracked objects the build adds after them (str, int, and the
+ * containers gc does not track) come next, in blocks of BATCH numbered on
+ * from the tracked batches: a block can be taken once all its objects are
+ * there (the build publishes how many are). The build looks at each block
+ * as it reaches it, object by object (its own batches are not aligned to
+ * them): one nobody took yet is its own, one taken it waits for. */
 #define PIPE_SLOTS 32
 #define PIPE_AHEAD 8     /* objects whose headers are fetched ahead */
 #define PD_DEFER 0x80    /* in state[]: the build takes this one itself */
+#define PD_SKIP 0x40     /* in state[]: untracked, nothing in it to traverse */
 
 struct pipe_batch {
 	_Atomic size_t ready;         /* q + 1 once batch q is in here */
 	struct pl_obj obj[BATCH];     /* as pl_census_take would store them */
-	uint8_t state[BATCH];         /* enum pl_trav, or PD_DEFER */
+	uint8_t state[BATCH];         /* enum pl_trav, or PD_DEFER, PD_SKIP */
 	uint32_t counts[BATCH];       /* targets of each */
+	uint32_t first[BATCH];        /* where they start in targets */
 	uint64_t ahead[PIPE_AHEAD];   /* the next batch's first objects */
 	uint64_t *targets;
 	size_t ntargets, cap;
@@ -200,6 +209,7 @@ struct pipe {
 	pthread_mutex_t objs_mu;              /* h->objs moves only under it */
 	_Atomic size_t next;                  /* the first batch nobody took yet */
 	_Atomic size_t consumed;              /* batches the build is done with */
+	_Atomic size_t nobjs;                 /* objects whose records are final */
 	/* the published types (indices into h->types) */
 	uint32_t *pub;
 	_Atomic uint32_t npub;
@@ -312,36 +322,55 @@ static bool pipe_take_batch(struct worker *W)
 	struct pipe *P = W->P;
 	struct pl_heap *h = P->h;
 	size_t q = atomic_load_explicit(&P->next, memory_order_relaxed);
-	if (q >= P->nbatches ||
+	bool tracked = q < P->nbatches;
+	size_t first = q * BATCH, there = tracked ? P->staged : atomic_load_explicit(&P->nobjs, memory_order_acquire);
+	if ((!tracked && first + BATCH > there) ||
 	    q - atomic_load_explicit(&P->consumed, memory_order_acquire) >= PIPE_SLOTS ||
 	    !atomic_compare_exchange_strong(&P->next, &q, q + 1))
 		return false;
 	const struct pl_trav_fns fns = { pipe_visit, pipe_is_object, pipe_type };
 	struct pipe_batch *s = &P->slot[q % PIPE_SLOTS];
-	size_t first = q * BATCH;
-	uint32_t n = (uint32_t)(P->staged - first < BATCH ? P->staged - first : BATCH);
+	uint32_t n = (uint32_t)(there - first < BATCH ? there - first : BATCH);
 	pthread_mutex_lock(&P->objs_mu);
 	for (uint32_t j = 0; j < n; j++) {
-		s->obj[j].addr = h->objs[first + j].addr;
-		s->obj[j].gen = h->objs[first + j].gen;
+		if (tracked) {
+			s->obj[j].addr = h->objs[first + j].addr;
+			s->obj[j].gen = h->objs[first + j].gen;
+		} else {
+			s->obj[j] = h->objs[first + j];
+		}
 	}
 	for (uint32_t j = 0; j < PIPE_AHEAD; j++)
-		s->ahead[j] = first + n + j < P->staged ? h->objs[first + n + j].addr : 0;
+		s->ahead[j] = first + n + j < there ? h->objs[first + n + j].addr : 0;
 	pthread_mutex_unlock(&P->objs_mu);
 	W->cur = s;
 	s->ntargets = 0;
 	for (uint32_t j = 0; j < n; j++) {
-		pipe_prefetch(W, j + PIPE_AHEAD < n ? s->obj[j + PIPE_AHEAD].addr : s->ahead[j + PIPE_AHEAD - n],
-			      j + PIPE_AHEAD / 2 < n ? s->obj[j + PIPE_AHEAD / 2].addr : 0);
 		struct pl_obj *o = &s->obj[j];
 		size_t before = s->ntargets;
 		uint64_t bad = 0;
 		uint8_t st = PD_DEFER;
 		W->defer = false;
-		if (pl_census_peek(h, o, pipe_type, W, &bad) && !bad) {
-			enum pl_trav r = pl_traverse_fns(h, o->addr, &h->types[o->type], &fns, W);
-			if (!W->defer)
-				st = (uint8_t)r;
+		s->first[j] = (uint32_t)before;
+		if (tracked) {
+			pipe_prefetch(W, j + PIPE_AHEAD < n ? s->obj[j + PIPE_AHEAD].addr : s->ahead[j + PIPE_AHEAD - n],
+				      j + PIPE_AHEAD / 2 < n ? s->obj[j + PIPE_AHEAD / 2].addr : 0);
+			if (pl_census_peek(h, o, pipe_type, W, &bad) && !bad) {
+				enum pl_trav r = pl_traverse_fns(h, o->addr, &h->types[o->type], &fns, W);
+				if (!W->defer)
+					st = (uint8_t)r;
+			}
+		} else {
+			/* as the build would: a record's type was made before the
+			 * record was published, and its traverse never changes */
+			const struct pl_type *t = &h->types[o->type];
+			if ((o->flags & PL_OF_STATIC) || !t->traverse) {
+				st = PD_SKIP;
+			} else if (pipe_type(W, t->addr)) {
+				enum pl_trav r = pl_traverse_fns(h, o->addr, &h->types[o->type], &fns, W);
+				if (!W->defer)
+					st = (uint8_t)r;
+			}
 		}
 		if (st == PD_DEFER)
 			s->ntargets = before;
@@ -352,13 +381,12 @@ static bool pipe_take_batch(struct worker *W)
 	return true;
 }
 
-/* The helper's part: it returns when every batch is taken, or when the
- * build stops early. While there is no room it maps ahead. */
+/* The helper's part: it returns when the build stops. While there is no
+ * batch to take it maps ahead. */
 static void pipe_produce(struct pipe *P, struct ahead *A)
 {
 	unsigned spins = 0;
-	while (atomic_load_explicit(&P->next, memory_order_relaxed) < P->nbatches &&
-	       !atomic_load_explicit(&A->stop, memory_order_relaxed))
+	while (!atomic_load_explicit(&A->stop, memory_order_relaxed))
 		if (pipe_take_batch(&P->w[0]))
 			spins = 0;
 		else if (!ahead_step(A))
@@ -430,6 +458,22 @@ static void *ahead_thread(void *arg)
 }
 
 /* Batch q, once the producer is done with it */
+static struct pipe_batch *pipe_wait(struct pipe *P, struct ahead *A, size_t q);
+
+/* The untracked block q, as the build reaches it: NULL when it is the
+ * build's own (nobody took it: the build takes it now), else the batch
+ * once ready */
+static struct pipe_batch *pipe_block(struct pipe *P, struct ahead *A, size_t q)
+{
+	if (q < P->nbatches)
+		return NULL;   /* untracked objects after the last tracked ones */
+	/* blocks are taken in order, and the build passed those before q */
+	size_t n = atomic_load_explicit(&P->next, memory_order_relaxed);
+	if (n <= q && atomic_compare_exchange_strong(&P->next, &n, q + 1))
+		return NULL;
+	return pipe_wait(P, A, q);
+}
+
 static struct pipe_batch *pipe_wait(struct pipe *P, struct ahead *A, size_t q)
 {
 	unsigned spins = 0;
@@ -708,6 +752,9 @@ static struct pl_error *build(struct pl_heap *h, struct pl_graph *g, size_t stag
 	 * (their edges matter for reachability and retained sizes). */
 	uint32_t counts[BATCH];
 	size_t batches = 0;
+	/* the untracked block the build is in, and the producer's batch of it */
+	size_t ublock = SIZE_MAX;
+	struct pipe_batch *u = NULL;
 	for (size_t i = 0; i < h->nobjs;) {
 		size_t end = i + BATCH < h->nobjs ? i + BATCH : h->nobjs;
 		if (end + 1 >= cap) {
@@ -734,14 +781,33 @@ static struct pl_error *build(struct pl_heap *h, struct pl_graph *g, size_t stag
 			size_t before = b.npend;
 			struct pl_obj *o = &h->objs[k];
 			enum pl_trav r = PL_TRAV_EXACT;
+			if (b.pipe && k >= staged && k / BATCH != ublock) {
+				ublock = k / BATCH;
+				u = pipe_block(b.pipe, &b.ahead, ublock);
+			}
+			uint8_t ust = u && k >= staged ? u->state[k % BATCH] : PD_DEFER;
 			if (s && k < staged && !(s->state[k - i] & PD_DEFER)) {
 				if (!take_produced(&b, s, k, k - i, &from)) {
 					build_free(&b);
 					return b.err;
 				}
 				r = (enum pl_trav)s->state[k - i];
+			} else if (ust == PD_SKIP) {
+				counts[k - i] = 0;   /* as below */
+				continue;
+			} else if (!(ust & PD_DEFER)) {
+				uint32_t c = u->counts[k % BATCH];
+				if (c && !pend_room(&b, c)) {
+					build_free(&b);
+					return b.err;
+				}
+				if (c)
+					memcpy(b.pend + b.npend, u->targets + u->first[k % BATCH],
+					       c * sizeof(*b.pend));
+				b.npend += c;
+				r = (enum pl_trav)ust;
 			} else {
-				if (!s)
+				if (!s && !u)
 					prefetch_ahead(h, k, staged);
 				if (k >= g->ntracked &&
 				    ((o->flags & PL_OF_STATIC) || !h->types[o->type].traverse)) {
@@ -768,8 +834,8 @@ static struct pl_error *build(struct pl_heap *h, struct pl_graph *g, size_t stag
 			g->nerrors += r == PL_TRAV_ERROR;
 			counts[k - i] = (uint32_t)(b.npend - before);
 		}
-		if (s)   /* its slot is free again */
-			atomic_store_explicit(&b.pipe->consumed, i / BATCH + 1, memory_order_release);
+		if (b.pipe)   /* the slots of the batches passed are free again */
+			atomic_store_explicit(&b.pipe->consumed, end / BATCH, memory_order_release);
 		if (!make_room(&b, b.npend)) {
 			build_free(&b);
 			return b.err;
@@ -803,8 +869,10 @@ static struct pl_error *build(struct pl_heap *h, struct pl_graph *g, size_t stag
 			}
 		}
 		i = end;
-		if (b.pipe && i < staged)   /* the types met so far, for the producer */
+		if (b.pipe) {   /* the types met so far, and the objects, for the producer */
 			pipe_publish(b.pipe);
+			atomic_store_explicit(&b.pipe->nobjs, h->nobjs, memory_order_release);
+		}
 		atomic_store_explicit(&b.ahead.a[AH_OBJS].pos, h->nobjs * sizeof(*h->objs), memory_order_relaxed);
 		atomic_store_explicit(&b.ahead.a[AH_DST].pos, b.n * sizeof(*g->dst), memory_order_relaxed);
 		atomic_store_explicit(&b.ahead.a[AH_OFF].pos, i * sizeof(*g->off), memory_order_relaxed);

@@ -1429,13 +1429,9 @@ static bool claim(_Atomic uint64_t *claimed, size_t off)
 	return !(atomic_fetch_or_explicit(&claimed[off >> 10], bit, memory_order_relaxed) & bit);
 }
 
-/* A new segment from seed (claimed here); false when out of memory. A
- * seed claimed already is left out. */
-static bool add_seed(struct walk *w, uint64_t seed, uint64_t prev0, bool check0)
+/* Append a segment from seed; false when out of memory. */
+static bool push_seed(struct walk *w, uint64_t seed, uint64_t prev0, bool check0)
 {
-	size_t hint = 0, off;
-	if (!walk_node(w, &hint, seed, &off) || !claim(w->claimed, off))
-		return true;
 	if (w->nsegs == w->capsegs) {
 		size_t cap = w->capsegs ? w->capsegs * 2 : 256;
 		struct segment *n = realloc(w->segs, cap * sizeof(*n));
@@ -1446,6 +1442,16 @@ static bool add_seed(struct walk *w, uint64_t seed, uint64_t prev0, bool check0)
 	}
 	w->segs[w->nsegs++] = (struct segment){ .seed = seed, .prev0 = prev0, .gen = -1, .check0 = check0 };
 	return true;
+}
+
+/* A new segment from seed (claimed here); false when out of memory. A
+ * seed claimed already is left out. */
+static bool add_seed(struct walk *w, uint64_t seed, uint64_t prev0, bool check0)
+{
+	size_t hint = 0, off;
+	if (!walk_node(w, &hint, seed, &off) || !claim(w->claimed, off))
+		return true;
+	return push_seed(w, seed, prev0, check0);
 }
 
 static bool walk_u64(const struct walk *w, size_t *hint, uint64_t addr, uint64_t *v)
@@ -1475,22 +1481,35 @@ static bool seed_like(const struct walk *w, size_t *hint, uint64_t cand, const u
 	       walk_u64(w, hint, prev + (uint64_t)L->gc_next, &v) && (v & w->mask) == cand;
 }
 
-/* Seeds at WALK_SAMPLES evenly spaced places of the core's memory. */
-static bool sample_seeds(struct walk *w)
+/* The seeds a thread found at its share of the sampled places (claimed) */
+struct sampler {
+	struct walk *w;
+	unsigned part, parts;    /* it looks at every parts-th place, from part */
+	uint64_t *seeds;
+	size_t n, cap;
+	bool nomem;
+};
+
+/* Seeds at WALK_SAMPLES evenly spaced places of the core's memory: the
+ * sampler's share of them. */
+static void sample_part(struct sampler *S)
 {
+	const struct walk *w = S->w;
 	const struct pl_as *as = w->as;
 	uint64_t total = 0;
 	for (size_t i = 0; i < as->n; i++)
 		if (as->r[i].src == PL_SRC_CORE && as->r[i].data)
 			total += as->r[i].end - as->r[i].start;
-	uint64_t step = total / WALK_SAMPLES + 1, pos = step / 2, seen = 0;
+	uint64_t step = total / WALK_SAMPLES + 1, pos = step / 2, seen = 0, place = 0;
 	size_t hint = 0;
-	for (size_t i = 0; i < as->n; i++) {
+	for (size_t i = 0; i < as->n && !S->nomem; i++) {
 		const struct pl_as_range *r = &as->r[i];
 		if (r->src != PL_SRC_CORE || !r->data)
 			continue;
 		uint64_t len = r->end - r->start;
-		for (; pos < seen + len; pos += step) {
+		for (; pos < seen + len && !S->nomem; pos += step) {
+			if (place++ % S->parts != S->part)
+				continue;
 			uint64_t cand = (r->start + (pos - seen) + 15) & ~(uint64_t)15;
 			for (int k = 0; k < WALK_SCAN; k++, cand += 16) {
 				size_t off;
@@ -1498,15 +1517,49 @@ static bool sample_seeds(struct walk *w)
 				if (!g)
 					break;
 				if (walk_head(w, cand) < 0 && seed_like(w, &hint, cand, g)) {
-					if (!add_seed(w, cand, 0, false))
-						return false;
+					if (!claim(w->claimed, off))
+						break;
+					if (S->n == S->cap) {
+						size_t cap = S->cap ? S->cap * 2 : 256;
+						uint64_t *ns = realloc(S->seeds, cap * sizeof(*ns));
+						if (!ns) {
+							S->nomem = true;
+							break;
+						}
+						S->seeds = ns;
+						S->cap = cap;
+					}
+					S->seeds[S->n++] = cand;
 					break;
 				}
 			}
 		}
 		seen += len;
 	}
-	return true;
+}
+
+static void *sample_thread(void *arg)
+{
+	sample_part(arg);
+	return NULL;
+}
+
+/* The samples on two threads (each sampled place faults in a piece of the
+ * core) */
+static bool sample_seeds(struct walk *w)
+{
+	struct sampler S[2] = { { .w = w, .part = 0, .parts = 2 }, { .w = w, .part = 1, .parts = 2 } };
+	struct pl_beside b;
+	pl_beside_start(&b, sample_thread, &S[1]);
+	sample_part(&S[0]);
+	pl_beside_wait(&b);
+	bool ok = !S[0].nomem && !S[1].nomem;
+	for (int t = 0; t < 2; t++) {
+		for (size_t i = 0; i < S[t].n && ok; i++)
+			ok = push_seed(w, S[t].seeds[i], 0, false);
+		free(S[t].seeds);
+	}
+	return ok;
 }
 
 static bool slot_start(struct walk *w, struct slot *sl)

@@ -1,7 +1,6 @@
 #include "config.h"
 #include "bigarray.h"
 
-#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -80,41 +79,3 @@ void pl_big_populate(void *p, size_t from, size_t to)
 }
 #endif
 
-bool pl_prefault_offer(struct pl_prefault *pf, void *p, size_t bytes)
-{
-	unsigned n = atomic_load_explicit(&pf->n, memory_order_relaxed);
-	if (n == PL_PREFAULT_MAX || atomic_load_explicit(&pf->closed, memory_order_relaxed))
-		return false;
-	pf->r[n].p = p;
-	pf->r[n].bytes = bytes;
-	atomic_store_explicit(&pf->n, n + 1, memory_order_release);
-	return true;
-}
-
-void pl_prefault_close(struct pl_prefault *pf)
-{
-	atomic_store_explicit(&pf->closed, true, memory_order_relaxed);
-}
-
-#define PREFAULT_STEP ((size_t)1 << 20)
-
-void pl_prefault_take(struct pl_prefault *pf)
-{
-#if defined(MADV_POPULATE_WRITE) && !defined(__SANITIZE_ADDRESS__)
-	unsigned n = atomic_load_explicit(&pf->n, memory_order_acquire);
-	long ps = sysconf(_SC_PAGESIZE);
-	uintptr_t page = ps > 0 ? (uintptr_t)ps : 4096;
-	for (unsigned i = 0; i < n; i++) {
-		uintptr_t a = ((uintptr_t)pf->r[i].p + page - 1) / page * page;
-		uintptr_t e = ((uintptr_t)pf->r[i].p + pf->r[i].bytes) / page * page;
-		for (; a < e; a += PREFAULT_STEP) {
-			if (atomic_load_explicit(&pf->closed, memory_order_relaxed))
-				return;
-			size_t len = e - a < PREFAULT_STEP ? e - a : PREFAULT_STEP;
-			madvise((void *)a, len, MADV_POPULATE_WRITE);
-		}
-	}
-#else
-	(void)pf;
-#endif
-}

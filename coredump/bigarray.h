@@ -5,7 +5,6 @@
 #ifndef PYLEAK_BIGARRAY_H
 #define PYLEAK_BIGARRAY_H
 
-#include <stdbool.h>
 #include <stddef.h>
 
 /* Resize p (NULL: a new array, old_bytes 0) to new_bytes; the contents up
@@ -16,24 +15,6 @@ void *pl_big_resize(void *p, size_t old_bytes, size_t new_bytes);
 /* Map in the pages of bytes [from, to) of p ahead of their first write
  * (MADV_POPULATE_WRITE); a hint, which may do nothing. */
 void pl_big_populate(void *p, size_t from, size_t to);
-/* Pages one thread will write, mapped in ahead by another that has nothing
- * else to do. The writer offers ranges (any memory it owns) and closes the
- * offer before it writes them itself or frees them; the idle thread maps in
- * the whole pages of the ranges offered so far, a step at a time, until the
- * offer closes. Mapping in changes no data. */
-#define PL_PREFAULT_MAX 4
-struct pl_prefault {
-	_Atomic unsigned n;         /* ranges offered */
-	_Atomic bool closed;
-	struct {
-		void *p;
-		size_t bytes;
-	} r[PL_PREFAULT_MAX];
-};
-/* (false: no room, nothing offered) */
-bool pl_prefault_offer(struct pl_prefault *pf, void *p, size_t bytes);
-void pl_prefault_close(struct pl_prefault *pf);
-void pl_prefault_take(struct pl_prefault *pf);
 /* Free an array of `bytes` (its size at the last resize); NULL is fine. */
 void pl_big_free(void *p, size_t bytes);
 

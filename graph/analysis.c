@@ -63,7 +63,7 @@ struct job {
 	struct pl_graph *g;
 	struct pl_roots *r;
 	struct pl_retained *rt;
-	struct pl_prefault pf;   /* taken when done, if any */
+	struct pl_idle idle;     /* taken when done, if any */
 	struct pl_error *err;
 	struct pl_beside b;
 };
@@ -76,12 +76,13 @@ static void *reverse_thread(void *arg)
 }
 
 /* The BFS is shorter than the dominators: then it maps in the pages of
- * what the retained sizes write next */
+ * what the retained sizes write next, and does the part of the dominators
+ * they offer */
 static void *reach_thread(void *arg)
 {
 	struct job *j = arg;
 	pl_roots_reach(j->g, j->r);
-	pl_prefault_take(&j->pf);
+	pl_idle_take(&j->idle);
 	return NULL;
 }
 
@@ -163,7 +164,7 @@ struct pl_error *pl_analyse(struct pl_program *p, unsigned steps, double min_sha
 		job_start(&reach, reach_thread);
 		/* (alone, the BFS is done already: nothing is offered) */
 		err = pl_retained_compute(&a->g, roots, nroots, &a->ret,
-					  reach.b.running ? &reach.pf : NULL);
+					  reach.b.running ? &reach.idle : NULL);
 		job_wait(&reach);
 		if (err)
 			goto fail;

@@ -77,10 +77,49 @@ static void search(const uint32_t *off, const uint32_t *dst, const uint32_t *roo
 	*N = next;
 }
 
+/* The nodes left out of the search, once it is over (dfn final): each
+ * reached one gets its predecessor as dominator, and goes after the
+ * searched ones in order; idom starts as NONE for all the others. Alone of
+ * the rest: another thread may do it while the semidominators are found. */
+struct skip_pass {
+	uint32_t n, N;
+	const uint32_t *dfn, *roff, *rsrc;
+	uint32_t *idom, *tail;   /* tail: order + N - 1 */
+	uint32_t ntail;
+};
+
+static void skip_pass(void *arg)
+{
+	struct skip_pass *k = arg;
+	uint32_t nt = 0;
+	for (uint32_t v = 0; v < k->n; v++) {
+		uint32_t d = NONE;
+		if (k->dfn[v] == SKIP) {
+			uint32_t p = k->rsrc[k->roff[v]];
+			if (k->dfn[p] < k->N) {   /* reached: p was searched (it has a successor) */
+				d = p;
+				k->tail[nt++] = v;
+			}
+		}
+		k->idom[v] = d;
+	}
+	k->ntail = nt;
+}
+
 struct pl_error *pl_dominators(uint32_t n, const uint32_t *off, const uint32_t *dst,
 			       const uint32_t *roff, const uint32_t *rsrc, const uint32_t *roots,
 			       size_t nroots, bool (*more)(void *ctx, uint32_t v), void *ctx,
 			       uint32_t *idom, uint32_t *order, uint32_t *norder)
+{
+	return pl_dominators_idle(n, off, dst, roff, rsrc, roots, nroots, more, ctx, idom, order,
+				  norder, NULL);
+}
+
+struct pl_error *pl_dominators_idle(uint32_t n, const uint32_t *off, const uint32_t *dst,
+				    const uint32_t *roff, const uint32_t *rsrc, const uint32_t *roots,
+				    size_t nroots, bool (*more)(void *ctx, uint32_t v), void *ctx,
+				    uint32_t *idom, uint32_t *order, uint32_t *norder,
+				    struct pl_idle *idle)
 {
 	/* dfs numbers: 0 is the super-root, 1..N-1 reached nodes */
 	uint32_t *dfn = malloc(((size_t)n + 1) * sizeof(*dfn));
@@ -156,6 +195,10 @@ struct pl_error *pl_dominators(uint32_t n, const uint32_t *off, const uint32_t *
 		search(off, dst, extra, 0, nextra, dfn, vertex, parent, semi, cursor, order, n, &N);
 		free(extra);
 	}
+	/* the search is over: order is free from N - 1 on */
+	struct skip_pass sk = { n, N, dfn, roff, rsrc, idom, order + N - 1, 0 };
+	if (idle)
+		pl_idle_offer_job(idle, skip_pass, &sk);
 	for (uint32_t i = 0; i < N; i++) {
 		label[i] = i;
 		ancestor[i] = NONE;
@@ -199,24 +242,15 @@ struct pl_error *pl_dominators(uint32_t n, const uint32_t *off, const uint32_t *
 	for (uint32_t w = 1; w < N; w++)
 		while (dom[w] > semi[w])
 			dom[w] = dom[dom[w]];
-	for (uint32_t i = 0; i < n; i++)
-		idom[i] = NONE;
+	if (idle)
+		pl_idle_finish_job(idle);
+	else
+		skip_pass(&sk);
 	for (uint32_t w = 1; w < N; w++)
 		idom[vertex[w]] = dom[w] == 0 ? PL_DOM_SUPER : vertex[dom[w]];
 	for (uint32_t w = 1; w < N; w++)
 		order[w - 1] = vertex[w];
-	uint32_t no = N - 1;
-	/* the left-out nodes: after every node that can dominate them */
-	for (uint32_t v = 0; v < n; v++) {
-		if (dfn[v] != SKIP)
-			continue;
-		uint32_t p = rsrc[roff[v]];
-		if (dfn[p] < N) {   /* reached: p was searched (it has a successor) */
-			idom[v] = p;
-			order[no++] = v;
-		}
-	}
-	*norder = no;
+	*norder = N - 1 + sk.ntail;
 out:
 	free(is_root);
 	free(dfn);

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "coredump/error.h"
+#include "coredump/idle.h"
 
 #define PL_DOM_SUPER UINT32_MAX - 1   /* "dominated by the super-root only" */
 
@@ -30,5 +31,12 @@ struct pl_error *pl_dominators(uint32_t n, const uint32_t *off, const uint32_t *
 			       const uint32_t *roff, const uint32_t *rsrc, const uint32_t *roots,
 			       size_t nroots, bool (*more)(void *ctx, uint32_t v), void *ctx,
 			       uint32_t *idom, uint32_t *order, uint32_t *norder);
+/* The same; idle (or NULL): part of the work (the nodes left out of the
+ * search) is offered there to a thread with nothing else to do. */
+struct pl_error *pl_dominators_idle(uint32_t n, const uint32_t *off, const uint32_t *dst,
+				    const uint32_t *roff, const uint32_t *rsrc, const uint32_t *roots,
+				    size_t nroots, bool (*more)(void *ctx, uint32_t v), void *ctx,
+				    uint32_t *idom, uint32_t *order, uint32_t *norder,
+				    struct pl_idle *idle);
 
 #endif

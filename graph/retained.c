@@ -56,7 +56,7 @@ static void *children(void *arg)
 #define SUM_AHEAD 8   /* nodes whose data is fetched ahead of the sums */
 
 struct pl_error *pl_retained_compute(struct pl_graph *g, const uint32_t *roots, size_t nroots,
-				     struct pl_retained *rt, struct pl_prefault *pf)
+				     struct pl_retained *rt, struct pl_idle *idle)
 {
 	memset(rt, 0, sizeof(*rt));
 	struct pl_heap *h = g->h;
@@ -75,15 +75,16 @@ struct pl_error *pl_retained_compute(struct pl_graph *g, const uint32_t *roots, 
 	/* the dominators write idom at their end, the sums write retained
 	 * and the tree's children coff: fresh pages, mapped in beside if a
 	 * thread is idle */
-	if (pf) {
-		pl_prefault_offer(pf, rt->idom, ((size_t)n + 1) * sizeof(*rt->idom));
-		pl_prefault_offer(pf, rt->retained, ((size_t)n + 1) * sizeof(*rt->retained));
-		pl_prefault_offer(pf, rt->coff, ((size_t)n + 2) * sizeof(*rt->coff));
+	if (idle) {
+		pl_idle_open(idle);
+		pl_idle_offer_pages(idle, rt->idom, ((size_t)n + 1) * sizeof(*rt->idom));
+		pl_idle_offer_pages(idle, rt->retained, ((size_t)n + 1) * sizeof(*rt->retained));
+		pl_idle_offer_pages(idle, rt->coff, ((size_t)n + 2) * sizeof(*rt->coff));
 	}
-	err = pl_dominators(n, g->off, g->dst, g->roff, g->rsrc, roots, nroots,
-			    pl_roots_held_from_c, g, rt->idom, order, &norder);
-	if (pf)
-		pl_prefault_close(pf);
+	err = pl_dominators_idle(n, g->off, g->dst, g->roff, g->rsrc, roots, nroots,
+				 pl_roots_held_from_c, g, rt->idom, order, &norder, idle);
+	if (idle)
+		pl_idle_close(idle);
 	if (err)
 		goto out;
 	struct children c = { rt, order, n, norder, false };
@@ -118,8 +119,8 @@ struct pl_error *pl_retained_compute(struct pl_graph *g, const uint32_t *roots, 
 		err = pl_error(PL_E_NOMEM, "out of memory computing retained sizes");
 out:
 	free(order);
-	if (pf)
-		pl_prefault_close(pf);
+	if (idle)   /* (on every way out: the idle thread waits for it) */
+		pl_idle_close(idle);
 	if (err)
 		pl_retained_release(rt);
 	return err;

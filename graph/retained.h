@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "coredump/bigarray.h"
+#include "coredump/idle.h"
 #include "graph.h"
 #include "roots.h"
 
@@ -23,11 +23,12 @@ struct pl_retained {
 /* The dominator tree from roots (the nodes pl_roots_collect found), with
  * the refcount residue (pl_roots_held_from_c) added as pl_roots_reach adds
  * it: so it needs neither the BFS nor its result, and runs beside it.
- * pf (or NULL): the arrays it writes after the dominators are offered there
+ * idle (or NULL): the arrays it writes after the dominators are offered there
  * while the dominators are computed, for a thread that has finished its
- * own work (the BFS) to map in; the offer is closed when they are done. */
+ * own work (the BFS) to map in, and part of the dominators' work; the offer
+ * is closed when they are done, and on every way out. */
 struct pl_error *pl_retained_compute(struct pl_graph *g, const uint32_t *roots, size_t nroots,
-				     struct pl_retained *out, struct pl_prefault *pf);
+				     struct pl_retained *out, struct pl_idle *idle);
 /* type_retained, from the tree pl_retained_compute made. */
 struct pl_error *pl_retained_types(const struct pl_graph *g, struct pl_retained *rt);
 void pl_retained_release(struct pl_retained *rt);

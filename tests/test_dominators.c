@@ -124,6 +124,19 @@ START_TEST(random_graphs)
 }
 END_TEST
 
+/* Two results of pl_dominators for one graph are the same: idom2 (and its
+ * order) as idom1 (the one wanted) */
+static void same(unsigned seed, uint32_t n, const uint32_t *idom1, const uint32_t *order1,
+		 uint32_t n1, const uint32_t *idom2, const uint32_t *order2, uint32_t n2)
+{
+	ck_assert_uint_eq(n1, n2);
+	for (uint32_t v = 0; v < n; v++)
+		ck_assert_msg(idom1[v] == idom2[v], "seed %u: idom(%u) %u, want %u", seed, v, idom2[v],
+			      idom1[v]);
+	for (uint32_t i = 0; i < n1; i++)
+		ck_assert_uint_eq(order1[i], order2[i]);
+}
+
 static bool picked(void *ctx, uint32_t v)
 {
 	return ((const bool *)ctx)[v];
@@ -151,12 +164,7 @@ START_TEST(more_roots)
 		nontrivial += g.nroots > before;
 		ck_assert(pl_dominators(g.n, g.off, g.dst, g.roff, g.rsrc, g.roots, g.nroots, NULL, NULL,
 					idom2, order2, &n2) == NULL);
-		ck_assert_uint_eq(n1, n2);
-		for (uint32_t v = 0; v < g.n; v++)
-			ck_assert_msg(idom1[v] == idom2[v], "seed %u: idom(%u) %u, want %u", seed, v,
-				      idom1[v], idom2[v]);
-		for (uint32_t i = 0; i < n1; i++)
-			ck_assert_uint_eq(order1[i], order2[i]);
+		same(seed, g.n, idom2, order2, n2, idom1, order1, n1);   /* the list is the reference */
 	}
 	ck_assert_uint_gt(nontrivial, 500);
 }
@@ -197,12 +205,7 @@ START_TEST(idle_thread)
 		by_owner += st == PL_JOB_OWNER;
 		pl_idle_close(&idle);
 		pthread_join(tid, NULL);
-		ck_assert_uint_eq(n1, n2);
-		for (uint32_t v = 0; v < g.n; v++)
-			ck_assert_msg(idom1[v] == idom2[v], "seed %u: idom(%u) %u, want %u", seed, v,
-				      idom2[v], idom1[v]);
-		for (uint32_t i = 0; i < n1; i++)
-			ck_assert_uint_eq(order1[i], order2[i]);
+		same(seed, g.n, idom1, order1, n1, idom2, order2, n2);
 	}
 	/* which of the two did it depends on timing: both are checked above */
 	fprintf(stderr, "idle_thread: the job ran %u times on the idle thread, %u on the owner\n",

@@ -64,6 +64,7 @@ struct job {
 	struct pl_roots *r;
 	struct pl_retained *rt;
 	struct pl_idle idle;     /* taken when done, if any */
+	struct pl_types_work *tw;
 	struct pl_error *err;
 	struct pl_beside b;
 };
@@ -89,7 +90,7 @@ static void *reach_thread(void *arg)
 static void *types_thread(void *arg)
 {
 	struct job *j = arg;
-	j->err = pl_retained_types(j->g, j->rt);
+	j->err = pl_retained_types_run(j->tw);
 	return NULL;
 }
 
@@ -173,14 +174,28 @@ struct pl_error *pl_analyse(struct pl_program *p, unsigned steps, double min_sha
 		pl_roots_reach(&a->g, &a->roots);
 		step_done("reach", &clk);
 	}
-	/* the retained bytes per type beside the suspects, which do not need them */
-	if (steps & PL_AN_RETAINED)
+	/* the retained bytes per type beside the suspects, which do not need
+	 * them; then this thread helps */
+	if (steps & PL_AN_RETAINED) {
+		if (!(types.tw = pl_retained_types_new(&a->g, &a->ret))) {
+			err = pl_error(PL_E_NOMEM, "out of memory computing retained sizes");
+			goto fail;
+		}
 		job_start(&types, types_thread);
+	}
 	if (steps & PL_AN_SUSPECTS)
 		STEP("suspects", pl_suspects(&a->g, &a->roots, &a->ret, min_share, SUSPECT_MIN_BYTES,
 					     &a->suspects, &a->nsuspects));
-	if (steps & PL_AN_RETAINED)
-		STEP("types", job_wait(&types));
+	if (steps & PL_AN_RETAINED) {
+		struct pl_error *help = pl_retained_types_help(types.tw);
+		if ((err = job_wait(&types)) || (err = help) || (err = pl_retained_types_done(types.tw))) {
+			if (err != help)
+				pl_error_free(help);
+			goto fail;
+		}
+		pl_retained_types_free(types.tw);
+		step_done("types", &clk);
+	}
 #undef STEP
 	free(roots);
 	return NULL;
@@ -188,6 +203,7 @@ fail:
 	pl_error_free(job_wait(&rev));
 	job_wait(&reach);
 	pl_error_free(job_wait(&types));
+	pl_retained_types_free(types.tw);
 	free(roots);
 	return err;
 }

@@ -1,7 +1,10 @@
 #include "config.h"
 #include "retained.h"
 
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 
 #include "coredump/program.h"
@@ -127,71 +130,266 @@ out:
 }
 
 #define TYPES_AHEAD 8   /* children whose data is fetched ahead */
+#define TYPES_UNITS 64  /* a unit of the work: about 1/TYPES_UNITS of the bytes */
 
-struct pl_error *pl_retained_types(const struct pl_graph *g, struct pl_retained *rt)
+/* Per type: an instance counts unless another instance of its type
+ * dominates it (then its bytes are already in that one's). A DFS of the
+ * dominator tree keeps, per type, how many of its instances are on the
+ * current path. The sums do not depend on the order of the DFS.
+ *
+ * The work is cut into units that threads take in turn: runs of children
+ * of one parent (or of the tops: the super-root's children), each about
+ * 1/TYPES_UNITS of the retained bytes or less. A child that retains more
+ * is opened instead: it is counted on its own (its ancestors, all opened
+ * too, are few), and its children are cut in turn. A unit's DFS starts with
+ * the types of its parent's path active. */
+struct tunit {
+	uint32_t parent;         /* PL_DOM_SUPER: the tops */
+	uint32_t a, b;           /* [a, b) in child[] (in tops for the tops) */
+};
+
+struct pl_types_work {
+	const struct pl_graph *g;
+	struct pl_retained *rt;
+	uint32_t *tops;
+	struct tunit *u;
+	size_t nu, capu;
+	_Atomic size_t next;     /* the first unit nobody took */
+	_Atomic int ready;       /* 1: units made; -1: failed (out of memory) */
+	uint64_t *sum[2];        /* per type, each thread's (0: the maker's) */
+};
+
+/* One thread's DFS state */
+struct tdfs {
+	uint32_t *active, *stack, *in;
+	uint64_t *sum;
+};
+
+static bool unit_add(struct pl_types_work *w, uint32_t parent, uint32_t a, uint32_t b)
 {
-	const struct pl_heap *h = g->h;
-	uint32_t n = g->n;
-	/* per type: an instance counts unless another instance of its type
-	 * dominates it (then its bytes are already in that one's). A DFS of
-	 * the dominator tree keeps, per type, how many of its instances are on
-	 * the current path. The sums do not depend on the order of the tops. */
-	rt->type_retained = calloc(h->ntypes + 1, sizeof(*rt->type_retained));
-	uint32_t *active = calloc(h->ntypes + 1, sizeof(*active));
-	/* the DFS stack: nodes, and beside each the type once it is entered
-	 * (UINT32_MAX before), so that leaving it reads neither the node's
-	 * object nor a per-node flag */
-	uint32_t *stack = malloc(((size_t)n + 1) * sizeof(*stack));
-	uint32_t *in = malloc(((size_t)n + 1) * sizeof(*in));
-	if (!rt->type_retained || !active || !stack || !in) {
-		free(active);
-		free(stack);
-		free(in);
-		return pl_error(PL_E_NOMEM, "out of memory computing retained sizes");
+	if (a == b)
+		return true;
+	if (w->nu == w->capu) {
+		size_t cap = w->capu ? w->capu * 2 : 256;
+		struct tunit *n = realloc(w->u, cap * sizeof(*n));
+		if (!n)
+			return false;
+		w->u = n;
+		w->capu = cap;
 	}
-	for (uint32_t top = 0; top < n; top++) {
-		if (rt->idom[top] != PL_DOM_SUPER)
-			continue;   /* start from the super-root's children */
+	w->u[w->nu++] = (struct tunit){ parent, a, b };
+	return true;
+}
+
+/* Is v (an opened node) the outermost of its type on its path? */
+static bool outermost(const struct pl_heap *h, const uint32_t *idom, uint32_t v)
+{
+	uint32_t t = h->objs[v].type;
+	for (uint32_t x = idom[v]; x != PL_DOM_SUPER && x != UINT32_MAX; x = idom[x])
+		if (h->objs[x].type == t)
+			return false;
+	return true;
+}
+
+/* Cut the run list[a..b) (children of parent) into units, opening the
+ * children that retain more than `unit`; opened ones go on the stack. */
+static bool cut_run(struct pl_types_work *w, uint32_t parent, const uint32_t *list, uint32_t a,
+		    uint32_t b, uint64_t unit, uint32_t **open, size_t *nopen, size_t *capopen)
+{
+	const struct pl_retained *rt = w->rt;
+	uint32_t start = a;
+	uint64_t weight = 0;
+	for (uint32_t k = a; k < b; k++) {
+		uint32_t c = list[k];
+		uint64_t r = rt->retained[c];
+		if (r > unit && rt->coff[c] < rt->coff[c + 1]) {
+			if (!unit_add(w, parent, start, k))
+				return false;
+			start = k + 1;
+			weight = 0;
+			if (*nopen == *capopen) {
+				size_t cap = *capopen ? *capopen * 2 : 64;
+				uint32_t *n = realloc(*open, cap * sizeof(*n));
+				if (!n)
+					return false;
+				*open = n;
+				*capopen = cap;
+			}
+			(*open)[(*nopen)++] = c;
+			continue;
+		}
+		if ((weight += r) > unit) {
+			if (!unit_add(w, parent, start, k + 1))
+				return false;
+			start = k + 1;
+			weight = 0;
+		}
+	}
+	return unit_add(w, parent, start, b);
+}
+
+/* The units, and the opened nodes counted (in sum[0]) */
+static bool make_units(struct pl_types_work *w)
+{
+	const struct pl_graph *g = w->g;
+	const struct pl_heap *h = g->h;
+	struct pl_retained *rt = w->rt;
+	uint32_t n = g->n, ntops = 0;
+	w->tops = malloc(((size_t)n + 1) * sizeof(*w->tops));
+	if (!w->tops)
+		return false;
+	for (uint32_t v = 0; v < n; v++)
+		if (rt->idom[v] == PL_DOM_SUPER)
+			w->tops[ntops++] = v;
+	uint64_t unit = rt->reachable_bytes / TYPES_UNITS + 1;
+	uint32_t *open = NULL;
+	size_t nopen = 0, capopen = 0;
+	bool ok = cut_run(w, PL_DOM_SUPER, w->tops, 0, ntops, unit, &open, &nopen, &capopen);
+	while (ok && nopen) {
+		uint32_t v = open[--nopen];
+		if (outermost(h, rt->idom, v))
+			w->sum[0][h->objs[v].type] += rt->retained[v];
+		ok = cut_run(w, v, rt->child, rt->coff[v], rt->coff[v + 1], unit, &open, &nopen,
+			     &capopen);
+	}
+	free(open);
+	return ok;
+}
+
+/* The DFS of a unit's children, its parent's path active */
+static void do_unit(const struct pl_types_work *w, const struct tunit *u, struct tdfs *d)
+{
+	const struct pl_heap *h = w->g->h;
+	const struct pl_retained *rt = w->rt;
+	const uint32_t *list = u->parent == PL_DOM_SUPER ? w->tops : rt->child;
+	for (uint32_t x = u->parent; x != PL_DOM_SUPER && x != UINT32_MAX; x = rt->idom[x])
+		d->active[h->objs[x].type]++;
+	for (uint32_t k = u->a; k < u->b; k++) {
 		uint32_t sp = 0;
-		stack[sp] = top;
-		in[sp++] = UINT32_MAX;
+		d->stack[sp] = list[k];
+		d->in[sp++] = UINT32_MAX;
 		while (sp) {
-			uint32_t v = stack[sp - 1];
-			if (in[sp - 1] == UINT32_MAX) {
-				uint32_t t = h->objs[v].type;
-				in[sp - 1] = t;
-				if (!active[t])
-					rt->type_retained[t] += rt->retained[v];
-				active[t]++;
-				/* children that are leaves of the tree (most) are
-				 * counted here, their data fetched a few ahead. A
-				 * leaf retains its own size: its record has both. */
-				uint32_t k0 = rt->coff[v], k1 = rt->coff[v + 1];
-				for (uint32_t k = k0; k < k1; k++) {
-					if (k + TYPES_AHEAD < k1) {
-						uint32_t f = rt->child[k + TYPES_AHEAD];
-						__builtin_prefetch(&h->objs[f].type);
-						__builtin_prefetch(&rt->coff[f]);
-					}
-					uint32_t c = rt->child[k];
-					if (rt->coff[c] == rt->coff[c + 1]) {
-						const struct pl_obj *o = &h->objs[c];
-						if (!active[o->type])
-							rt->type_retained[o->type] += o->size;
-						continue;
-					}
-					stack[sp] = c;
-					in[sp++] = UINT32_MAX;
+			uint32_t v = d->stack[sp - 1];
+			if (d->in[sp - 1] != UINT32_MAX) {
+				d->active[d->in[--sp]]--;
+				continue;
+			}
+			uint32_t t = h->objs[v].type;
+			d->in[sp - 1] = t;
+			if (!d->active[t])
+				d->sum[t] += rt->retained[v];
+			d->active[t]++;
+			/* children that are leaves of the tree (most) are counted
+			 * here, their data fetched a few ahead. A leaf retains
+			 * its own size: its record has both. */
+			uint32_t k0 = rt->coff[v], k1 = rt->coff[v + 1];
+			for (uint32_t c0 = k0; c0 < k1; c0++) {
+				if (c0 + TYPES_AHEAD < k1) {
+					uint32_t f = rt->child[c0 + TYPES_AHEAD];
+					__builtin_prefetch(&h->objs[f].type);
+					__builtin_prefetch(&rt->coff[f]);
 				}
-			} else {
-				active[in[--sp]]--;
+				uint32_t c = rt->child[c0];
+				if (rt->coff[c] == rt->coff[c + 1]) {
+					const struct pl_obj *o = &h->objs[c];
+					if (!d->active[o->type])
+						d->sum[o->type] += o->size;
+					continue;
+				}
+				d->stack[sp] = c;
+				d->in[sp++] = UINT32_MAX;
 			}
 		}
 	}
-	free(active);
-	free(stack);
-	free(in);
+	for (uint32_t x = u->parent; x != PL_DOM_SUPER && x != UINT32_MAX; x = rt->idom[x])
+		d->active[h->objs[x].type]--;
+}
+
+/* Take units until none is left; false when out of memory */
+static bool take_units(struct pl_types_work *w, uint64_t *sum)
+{
+	size_t n = (size_t)w->g->n + 1, nt = w->g->h->ntypes + 1;
+	struct tdfs d = { calloc(nt, sizeof(uint32_t)), malloc(n * sizeof(uint32_t)),
+			  malloc(n * sizeof(uint32_t)), sum };
+	bool ok = d.active && d.stack && d.in;
+	for (size_t i; ok && (i = atomic_fetch_add(&w->next, 1)) < w->nu;)
+		do_unit(w, &w->u[i], &d);
+	free(d.active);
+	free(d.stack);
+	free(d.in);
+	return ok;
+}
+
+struct pl_types_work *pl_retained_types_new(const struct pl_graph *g, struct pl_retained *rt)
+{
+	struct pl_types_work *w = calloc(1, sizeof(*w));
+	size_t nt = g->h->ntypes + 1;
+	if (!w)
+		return NULL;
+	w->g = g;
+	w->rt = rt;
+	if (!(w->sum[0] = calloc(nt, sizeof(uint64_t))) || !(w->sum[1] = calloc(nt, sizeof(uint64_t)))) {
+		pl_retained_types_free(w);
+		return NULL;
+	}
+	return w;
+}
+
+struct pl_error *pl_retained_types_run(struct pl_types_work *w)
+{
+	bool ok = make_units(w);
+	atomic_store_explicit(&w->ready, ok ? 1 : -1, memory_order_release);
+	if (ok)
+		ok = take_units(w, w->sum[0]);
+	return ok ? NULL : pl_error(PL_E_NOMEM, "out of memory computing retained sizes");
+}
+
+struct pl_error *pl_retained_types_help(struct pl_types_work *w)
+{
+	unsigned spins = 0;
+	int r;
+	while ((r = atomic_load_explicit(&w->ready, memory_order_acquire)) == 0)
+		if (++spins < 1024)
+			sched_yield();
+		else
+			nanosleep(&(struct timespec){ 0, 20 * 1000 }, NULL);
+	if (r < 0 || take_units(w, w->sum[1]))
+		return NULL;   /* (the maker says why it failed) */
+	return pl_error(PL_E_NOMEM, "out of memory computing retained sizes");
+}
+
+struct pl_error *pl_retained_types_done(struct pl_types_work *w)
+{
+	size_t nt = w->g->h->ntypes + 1;
+	free(w->rt->type_retained);
+	if (!(w->rt->type_retained = malloc(nt * sizeof(uint64_t))))
+		return pl_error(PL_E_NOMEM, "out of memory computing retained sizes");
+	for (size_t t = 0; t < nt; t++)
+		w->rt->type_retained[t] = w->sum[0][t] + w->sum[1][t];
 	return NULL;
+}
+
+void pl_retained_types_free(struct pl_types_work *w)
+{
+	if (!w)
+		return;
+	free(w->tops);
+	free(w->u);
+	free(w->sum[0]);
+	free(w->sum[1]);
+	free(w);
+}
+
+struct pl_error *pl_retained_types(const struct pl_graph *g, struct pl_retained *rt)
+{
+	struct pl_types_work *w = pl_retained_types_new(g, rt);
+	if (!w)
+		return pl_error(PL_E_NOMEM, "out of memory computing retained sizes");
+	struct pl_error *err = pl_retained_types_run(w);
+	if (!err)
+		err = pl_retained_types_done(w);
+	pl_retained_types_free(w);
+	return err;
 }
 
 static bool is_container(enum pl_kind k)

@@ -31,6 +31,16 @@ struct pl_error *pl_retained_compute(struct pl_graph *g, const uint32_t *roots, 
 				     struct pl_retained *out, struct pl_idle *idle);
 /* type_retained, from the tree pl_retained_compute made. */
 struct pl_error *pl_retained_types(const struct pl_graph *g, struct pl_retained *rt);
+/* The same on two threads: one makes the work (new) and runs it (run), the
+ * other helps once it can (help; it waits for run to have cut the work into
+ * units); when both are back, done adds up their sums. new: NULL when out
+ * of memory. */
+struct pl_types_work;
+struct pl_types_work *pl_retained_types_new(const struct pl_graph *g, struct pl_retained *rt);
+struct pl_error *pl_retained_types_run(struct pl_types_work *w);
+struct pl_error *pl_retained_types_help(struct pl_types_work *w);
+struct pl_error *pl_retained_types_done(struct pl_types_work *w);
+void pl_retained_types_free(struct pl_types_work *w);
 void pl_retained_release(struct pl_retained *rt);
 
 struct pl_suspect {

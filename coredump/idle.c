@@ -45,7 +45,7 @@ void pl_idle_close(struct pl_idle *w)
 	atomic_compare_exchange_strong(&w->job, &none, PL_JOB_OWNER);
 }
 
-static void pause_a_little(unsigned *spins)
+void pl_idle_pause(unsigned *spins)
 {
 	if (++*spins < 1024) {
 		sched_yield();
@@ -64,7 +64,7 @@ void pl_idle_finish_job(struct pl_idle *w)
 	}
 	unsigned spins = 0;
 	while (atomic_load_explicit(&w->job, memory_order_acquire) == PL_JOB_RUNNING)
-		pause_a_little(&spins);
+		pl_idle_pause(&spins);
 }
 
 #define PAGES_STEP ((size_t)1 << 20)
@@ -107,6 +107,6 @@ void pl_idle_take(struct pl_idle *w)
 		}
 		if (st != PL_JOB_NONE)
 			return;   /* closed, or the owner's */
-		pause_a_little(&spins);
+		pl_idle_pause(&spins);
 	}
 }

@@ -43,5 +43,8 @@ void pl_idle_finish_job(struct pl_idle *w);
  * Else map in the pages offered until that offer closes, then wait for the
  * job (or the close) and run it. */
 void pl_idle_take(struct pl_idle *w);
+/* A wait for another thread, one round of it (spins: 0 at first): give
+ * the CPU away, then sleep a little when it goes on */
+void pl_idle_pause(unsigned *spins);
 
 #endif

@@ -1,10 +1,8 @@
 #include "config.h"
 #include "retained.h"
 
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
-#include <time.h>
 #include <string.h>
 
 #include "coredump/program.h"
@@ -349,10 +347,7 @@ struct pl_error *pl_retained_types_help(struct pl_types_work *w)
 	unsigned spins = 0;
 	int r;
 	while ((r = atomic_load_explicit(&w->ready, memory_order_acquire)) == 0)
-		if (++spins < 1024)
-			sched_yield();
-		else
-			nanosleep(&(struct timespec){ 0, 20 * 1000 }, NULL);
+		pl_idle_pause(&spins);
 	if (r < 0 || take_units(w, w->sum[1]))
 		return NULL;   /* (the maker says why it failed) */
 	return pl_error(PL_E_NOMEM, "out of memory computing retained sizes");

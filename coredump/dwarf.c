@@ -103,6 +103,74 @@ static struct dw_type *lookup(struct pl_dwarf *d, const char *name)
 	return NULL;
 }
 
+/* Look for the missing types among the top-level DIEs of unit cu */
+static void scan_unit(struct pl_dwarf *d, Dwarf_Die *cu, size_t *missing)
+{
+	Dwarf_Die die;
+	if (dwarf_child(cu, &die) != 0)
+		return;
+	do {
+		int tag = dwarf_tag(&die);
+		if (tag != DW_TAG_structure_type && tag != DW_TAG_union_type && tag != DW_TAG_typedef)
+			continue;
+		const char *nm = dwarf_diename(&die);
+		if (!nm)
+			continue;
+		struct dw_type *t = lookup(d, nm);
+		if (!t || t->found)
+			continue;
+		Dwarf_Die target = die;
+		if (!peel(&target) || !complete_aggregate(&target))
+			continue;
+		t->off = dwarf_dieoffset(&target);
+		t->found = true;
+		--*missing;
+	} while (*missing && dwarf_siblingof(&die, &die) == 0);
+}
+
+/* Where CPython defines the types private to one source file (or found
+ * complete in few): the unit whose name ends so is scanned first. */
+static const struct {
+	const char *type, *file;
+} homes[] = {
+	{ "AST_object", "Python-ast.c" },
+	{ "PyTracebackObject", "traceback.c" },
+	{ "BLOCK", "_collectionsmodule.c" },
+	{ "block", "_collectionsmodule.c" },
+	{ "dequeobject", "_collectionsmodule.c" },
+	{ "defdictobject", "_collectionsmodule.c" },
+	{ "_tuplegetterobject", "_collectionsmodule.c" },
+	{ "PatternObject", "sre.c" },
+	{ "_abc_data", "_abc.c" },
+	{ "partialobject", "_functoolsmodule.c" },
+	{ "lru_list_elem", "_functoolsmodule.c" },
+	{ "lru_cache_object", "_functoolsmodule.c" },
+	{ "PyWeakReference", "weakrefobject.c" },
+	{ "_PyNamespaceObject", "namespaceobject.c" },
+	{ "PyCMethodObject", "methodobject.c" },
+	{ "PyODictObject", "odictobject.c" },
+	{ "_odictnode", "odictobject.c" },
+};
+
+static bool ends_with(const char *s, const char *tail)
+{
+	size_t n = strlen(s), m = strlen(tail);
+	return n >= m && strcmp(s + n - m, tail) == 0 && (n == m || s[n - m - 1] == '/');
+}
+
+/* Is the unit named file the home of a type still missing? */
+static bool home_of_missing(struct pl_dwarf *d, const char *file)
+{
+	for (size_t i = 0; i < sizeof(homes) / sizeof(homes[0]); i++) {
+		if (!ends_with(file, homes[i].file))
+			continue;
+		struct dw_type *t = lookup(d, homes[i].type);
+		if (t && !t->found)
+			return true;
+	}
+	return false;
+}
+
 struct pl_error *pl_dwarf_index(struct pl_dwarf *d, const char *const *names, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -123,32 +191,25 @@ struct pl_error *pl_dwarf_index(struct pl_dwarf *d, const char *const *names, si
 	for (size_t i = 0; i < d->ntypes; i++)
 		missing += !d->types[i].found;
 
+	/* the types private to one source file first, from its unit: the
+	 * scan of all units, in order, then stops far sooner */
 	Dwarf_Off off = 0, next;
 	size_t hsize;
 	while (missing && dwarf_nextcu(d->dw, off, &next, &hsize, NULL, NULL, NULL) == 0) {
-		Dwarf_Die cu, die;
+		Dwarf_Die cu;
 		Dwarf_Off cuoff = off + hsize;
 		off = next;
-		if (!dwarf_offdie(d->dw, cuoff, &cu) || dwarf_child(&cu, &die) != 0)
-			continue;
-		do {
-			int tag = dwarf_tag(&die);
-			if (tag != DW_TAG_structure_type && tag != DW_TAG_union_type &&
-			    tag != DW_TAG_typedef)
-				continue;
-			const char *nm = dwarf_diename(&die);
-			if (!nm)
-				continue;
-			struct dw_type *t = lookup(d, nm);
-			if (!t || t->found)
-				continue;
-			Dwarf_Die target = die;
-			if (!peel(&target) || !complete_aggregate(&target))
-				continue;
-			t->off = dwarf_dieoffset(&target);
-			t->found = true;
-			missing--;
-		} while (missing && dwarf_siblingof(&die, &die) == 0);
+		const char *file = dwarf_offdie(d->dw, cuoff, &cu) ? dwarf_diename(&cu) : NULL;
+		if (file && home_of_missing(d, file))
+			scan_unit(d, &cu, &missing);
+	}
+	off = 0;
+	while (missing && dwarf_nextcu(d->dw, off, &next, &hsize, NULL, NULL, NULL) == 0) {
+		Dwarf_Die cu;
+		Dwarf_Off cuoff = off + hsize;
+		off = next;
+		if (dwarf_offdie(d->dw, cuoff, &cu))
+			scan_unit(d, &cu, &missing);
 	}
 	return NULL;
 }

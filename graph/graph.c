@@ -667,7 +667,7 @@ static void prefetch_ahead(struct pl_heap *h, size_t k, size_t staged)
 /* Object k as the producer took it (batch s, its j-th): stored and counted
  * as pl_census_take would, its targets added to the batch's */
 static bool take_produced(struct build *b, const struct pipe_batch *s, size_t k, size_t j,
-			  size_t *from)
+			  size_t *from, bool copy)
 {
 	struct pl_heap *h = b->h;
 	struct pl_obj *o = &h->objs[k];
@@ -690,9 +690,11 @@ static bool take_produced(struct build *b, const struct pipe_batch *s, size_t k,
 	uint32_t c = s->counts[j];
 	if (!c)   /* (and the arrays may not be there yet) */
 		return true;
-	if (!pend_room(b, c))
-		return false;
-	memcpy(b->pend + b->npend, s->targets + *from, c * sizeof(*b->pend));
+	if (copy) {
+		if (!pend_room(b, c))
+			return false;
+		memcpy(b->pend + b->npend, s->targets + *from, c * sizeof(*b->pend));
+	}
 	b->npend += c;
 	*from += c;
 	return true;
@@ -777,6 +779,10 @@ static struct pl_error *build(struct pl_heap *h, struct pl_graph *g, size_t stag
 		/* the producer's batch, when it has the tracked ones */
 		struct pipe_batch *s = b.pipe && i < staged ? pipe_wait(b.pipe, &b.ahead, i / BATCH) : NULL;
 		size_t from = 0;
+		/* when it has them all, their targets are read where they are */
+		bool whole = s && i % BATCH == 0 && end <= staged;
+		for (size_t k = i; whole && k < end; k++)
+			whole = !(s->state[k - i] & PD_DEFER);
 		for (size_t k = i; k < end; k++) {
 			size_t before = b.npend;
 			struct pl_obj *o = &h->objs[k];
@@ -787,7 +793,7 @@ static struct pl_error *build(struct pl_heap *h, struct pl_graph *g, size_t stag
 			}
 			uint8_t ust = u && k >= staged ? u->state[k % BATCH] : PD_DEFER;
 			if (s && k < staged && !(s->state[k - i] & PD_DEFER)) {
-				if (!take_produced(&b, s, k, k - i, &from)) {
+				if (!take_produced(&b, s, k, k - i, &from, !whole)) {
 					build_free(&b);
 					return b.err;
 				}
@@ -834,20 +840,19 @@ static struct pl_error *build(struct pl_heap *h, struct pl_graph *g, size_t stag
 			g->nerrors += r == PL_TRAV_ERROR;
 			counts[k - i] = (uint32_t)(b.npend - before);
 		}
-		if (b.pipe)   /* the slots of the batches passed are free again */
-			atomic_store_explicit(&b.pipe->consumed, end / BATCH, memory_order_release);
-		if (!make_room(&b, b.npend)) {
+		if (!make_room(&b, b.npend) || (whole && !pend_room(&b, b.npend))) {
 			build_free(&b);
 			return b.err;
 		}
+		const uint64_t *tg = whole ? s->targets : b.pend;
 		for (size_t j = 0; j < b.npend; j++)
-			pl_heap_prefetch(h, b.pend[j]);
+			pl_heap_prefetch(h, tg[j]);
 		/* the objects met for the first time are read next: their headers
 		 * are fetched ahead too */
 		for (size_t j = 0; j < b.npend; j++) {
-			if ((b.pid[j] = pl_heap_find(h, b.pend[j])) != UINT32_MAX)
+			if ((b.pid[j] = pl_heap_find(h, tg[j])) != UINT32_MAX)
 				continue;
-			const uint8_t *q = pl_as_ptr(&p->as, b.pend[j], 32);
+			const uint8_t *q = pl_as_ptr(&p->as, tg[j], 32);
 			if (q) {
 				__builtin_prefetch(q);
 				__builtin_prefetch(q + 31);
@@ -857,7 +862,7 @@ static struct pl_error *build(struct pl_heap *h, struct pl_graph *g, size_t stag
 		for (size_t k = i; k < end; k++) {
 			g->off[k] = (uint32_t)b.n;
 			for (uint32_t c = 0; c < counts[k - i]; c++) {
-				uint64_t target = b.pend[j];
+				uint64_t target = tg[j];
 				uint32_t id = b.pid[j++];
 				if (id == UINT32_MAX && (id = pl_heap_find(h, target)) == UINT32_MAX)
 					id = add_untracked(&b, target);
@@ -868,6 +873,8 @@ static struct pl_error *build(struct pl_heap *h, struct pl_graph *g, size_t stag
 				g->dst[b.n++] = id;   /* make_room made room */
 			}
 		}
+		if (b.pipe)   /* the slots of the batches passed are free again */
+			atomic_store_explicit(&b.pipe->consumed, end / BATCH, memory_order_release);
 		i = end;
 		if (b.pipe) {   /* the types met so far, and the objects, for the producer */
 			pipe_publish(b.pipe);

@@ -1,7 +1,8 @@
 /* pl_dominators against the definition, on random graphs: d dominates v
  * when every path from the super-root (whose successors are the roots) to v
  * passes through d; the immediate dominator is the strict dominator that
- * every other strict dominator of v dominates. */
+ * every other strict dominator of v dominates. And the retained bytes per
+ * type against theirs, on random dominator trees. */
 #include "config.h"
 
 #include <check.h>
@@ -15,6 +16,7 @@
 #include <string.h>
 
 #include "graph/dominators.h"
+#include "graph/retained.h"
 
 #define MAXN 48
 
@@ -213,6 +215,118 @@ START_TEST(idle_thread)
 }
 END_TEST
 
+/* A random dominator tree: node v's parent is below v, or the super-root;
+ * few types, so that instances nest in instances of their own type. */
+#define TN 3000
+#define TT 6
+
+struct ttree {
+	struct pl_obj objs[TN];
+	uint32_t idom[TN + 1], coff[TN + 2], child[TN + 1];
+	uint64_t retained[TN + 1], want[TT + 1];
+	struct pl_heap h;
+	struct pl_graph g;
+	struct pl_retained rt;
+};
+
+static void make_tree(struct ttree *t, unsigned seed)
+{
+	srand(seed);
+	memset(t, 0, sizeof(*t));
+	uint32_t n = 1 + (uint32_t)(rand() % TN), ntypes = 1 + (uint32_t)(rand() % TT);
+	int tops = 1 + rand() % 20;   /* in 1000: how often a node is a top */
+	for (uint32_t v = 0; v < n; v++) {
+		t->objs[v].type = (uint32_t)(rand() % (int)ntypes);
+		/* a few large ones, so that units are opened at several depths */
+		t->objs[v].size = rand() % 50 == 0 ? (uint32_t)(rand() % 100000) : (uint32_t)(rand() % 500);
+		t->idom[v] = v == 0 || rand() % 1000 < tops ? PL_DOM_SUPER : (uint32_t)(rand() % (int)v);
+	}
+	/* a few unreachable nodes, outside the tree */
+	for (uint32_t v = 1; v < n; v++)
+		if (rand() % 200 == 0 && t->idom[v] == PL_DOM_SUPER)
+			t->idom[v] = UINT32_MAX;
+	for (uint32_t v = 0; v < n; v++)
+		if (t->idom[v] != UINT32_MAX && t->idom[v] != PL_DOM_SUPER &&
+		    t->idom[t->idom[v]] == UINT32_MAX)
+			t->idom[v] = UINT32_MAX;   /* (under an unreachable one: unreachable) */
+	for (uint32_t v = 0; v < n; v++)
+		t->retained[v] = t->idom[v] == UINT32_MAX ? 0 : t->objs[v].size;
+	for (uint32_t v = n; v-- > 0;)   /* children have higher numbers */
+		if (t->idom[v] < n)
+			t->retained[t->idom[v]] += t->retained[v];
+	for (uint32_t v = 0; v < n; v++) {
+		if (t->idom[v] < n)
+			t->coff[t->idom[v] + 1]++;
+		if (t->idom[v] == PL_DOM_SUPER)
+			t->rt.reachable_bytes += t->retained[v];
+	}
+	for (uint32_t v = 0; v < n; v++)
+		t->coff[v + 1] += t->coff[v];
+	uint32_t fill[TN + 1];
+	memcpy(fill, t->coff, sizeof(fill));
+	for (uint32_t v = 0; v < n; v++)
+		if (t->idom[v] < n)
+			t->child[fill[t->idom[v]]++] = v;
+	/* the definition: an instance counts unless an ancestor is of its type */
+	for (uint32_t v = 0; v < n; v++) {
+		if (t->idom[v] == UINT32_MAX)
+			continue;
+		bool inner = false;
+		for (uint32_t a = t->idom[v]; a < n && !inner; a = t->idom[a])
+			inner = t->objs[a].type == t->objs[v].type;
+		if (!inner)
+			t->want[t->objs[v].type] += t->retained[v];
+	}
+	t->h.objs = t->objs;
+	t->h.nobjs = n;
+	t->h.ntypes = ntypes;
+	t->g.h = &t->h;
+	t->g.n = n;
+	t->rt.idom = t->idom;
+	t->rt.retained = t->retained;
+	t->rt.coff = t->coff;
+	t->rt.child = t->child;
+}
+
+static void *types_run(void *arg)
+{
+	return pl_retained_types_run(arg);
+}
+
+/* The retained bytes per type, alone and on two threads (the dominator tree
+ * cut into units, some of its nodes opened), against the definition. */
+START_TEST(types_retained)
+{
+	static struct ttree t;
+	for (unsigned seed = 1; seed <= 300; seed++) {
+		make_tree(&t, seed);
+		for (int threads = 1; threads <= 2; threads++) {
+			t.rt.type_retained = NULL;
+			if (threads == 1) {
+				ck_assert(pl_retained_types(&t.g, &t.rt) == NULL);
+			} else {
+				struct pl_types_work *w = pl_retained_types_new(&t.g, &t.rt);
+				ck_assert(w != NULL);
+				pthread_t tid;
+				void *err;
+				ck_assert_int_eq(pthread_create(&tid, NULL, types_run, w), 0);
+				ck_assert(pl_retained_types_help(w) == NULL);
+				pthread_join(tid, &err);
+				ck_assert(err == NULL);
+				ck_assert(pl_retained_types_done(w) == NULL);
+				pl_retained_types_free(w);
+			}
+			for (uint32_t k = 0; k < t.h.ntypes; k++)
+				ck_assert_msg(t.rt.type_retained[k] == t.want[k],
+					      "seed %u, %d thread(s): type %u retains %llu, want %llu", seed,
+					      threads, k, (unsigned long long)t.rt.type_retained[k],
+					      (unsigned long long)t.want[k]);
+			free(t.rt.type_retained);
+		}
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("dominators");
@@ -221,6 +335,7 @@ int main(void)
 	tcase_add_test(tc, random_graphs);
 	tcase_add_test(tc, more_roots);
 	tcase_add_test(tc, idle_thread);
+	tcase_add_test(tc, types_retained);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }

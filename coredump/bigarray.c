@@ -78,4 +78,3 @@ void pl_big_populate(void *p, size_t from, size_t to)
 #endif
 }
 #endif
-

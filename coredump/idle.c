@@ -4,9 +4,10 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
-#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "bigarray.h"
 
 void pl_idle_open(struct pl_idle *w)
 {
@@ -24,7 +25,7 @@ bool pl_idle_offer_pages(struct pl_idle *w, void *p, size_t bytes)
 	return true;
 }
 
-void pl_idle_close_pages(struct pl_idle *w)
+static void close_pages(struct pl_idle *w)
 {
 	atomic_store_explicit(&w->pages_closed, true, memory_order_relaxed);
 }
@@ -40,14 +41,20 @@ void pl_idle_offer_job(struct pl_idle *w, void (*fn)(void *), void *arg)
 
 void pl_idle_close(struct pl_idle *w)
 {
-	pl_idle_close_pages(w);
+	close_pages(w);
 	int none = PL_JOB_NONE;
 	atomic_compare_exchange_strong(&w->job, &none, PL_JOB_OWNER);
 }
 
 void pl_idle_pause(unsigned *spins)
 {
-	if (++*spins < 1024) {
+	if (++*spins < 64) {
+#if defined(__x86_64__) || defined(__i386__)
+		__builtin_ia32_pause();
+#endif
+		return;
+	}
+	if (*spins < 1024) {
 		sched_yield();
 		return;
 	}
@@ -69,9 +76,9 @@ void pl_idle_finish_job(struct pl_idle *w)
 
 #define PAGES_STEP ((size_t)1 << 20)
 
+/* (pl_big_populate does nothing where it cannot, or under ASan) */
 static void take_pages(struct pl_idle *w)
 {
-#if defined(MADV_POPULATE_WRITE) && !defined(__SANITIZE_ADDRESS__)
 	unsigned n = atomic_load_explicit(&w->npages, memory_order_acquire);
 	long ps = sysconf(_SC_PAGESIZE);
 	uintptr_t page = ps > 0 ? (uintptr_t)ps : 4096;
@@ -82,12 +89,9 @@ static void take_pages(struct pl_idle *w)
 			if (atomic_load_explicit(&w->pages_closed, memory_order_relaxed))
 				return;
 			size_t len = e - a < PAGES_STEP ? e - a : PAGES_STEP;
-			madvise((void *)a, len, MADV_POPULATE_WRITE);
+			pl_big_populate((void *)a, 0, len);
 		}
 	}
-#else
-	(void)w;
-#endif
 }
 
 void pl_idle_take(struct pl_idle *w)

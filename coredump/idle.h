@@ -31,10 +31,10 @@ struct pl_idle {
 void pl_idle_open(struct pl_idle *w);
 /* (the owner's) false: no room, nothing offered */
 bool pl_idle_offer_pages(struct pl_idle *w, void *p, size_t bytes);
-void pl_idle_close_pages(struct pl_idle *w);
 /* (the owner's) fn(arg) for the idle thread; at most one job */
 void pl_idle_offer_job(struct pl_idle *w, void (*fn)(void *), void *arg);
-/* (the owner's) No more offers: the idle thread stops waiting for a job. */
+/* (the owner's) No more offers: the idle thread stops mapping in pages
+ * (close before writing or freeing them) and waiting for a job. */
 void pl_idle_close(struct pl_idle *w);
 /* (the owner's) The job is needed now: run it here if nobody started it,
  * else wait until it is done. */
@@ -43,8 +43,8 @@ void pl_idle_finish_job(struct pl_idle *w);
  * Else map in the pages offered until that offer closes, then wait for the
  * job (or the close) and run it. */
 void pl_idle_take(struct pl_idle *w);
-/* A wait for another thread, one round of it (spins: 0 at first): give
- * the CPU away, then sleep a little when it goes on */
+/* A wait for another thread, one round of it (spins: 0 at first): spin,
+ * then give the CPU away, then sleep a little when it goes on */
 void pl_idle_pause(unsigned *spins);
 
 #endif

@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 
 #include "bigarray.h"
+#include "idle.h"
 #include "program.h"
 #include "traverse.h"
 
@@ -1919,8 +1920,9 @@ struct pl_error *pl_census_stage(struct pl_program *p, struct pl_heap *h, size_t
 		pl_beside_start(&b, mark_thread, &m[1]);
 		mark_part(&m[0]);
 		/* the numbering goes on while the helper maps the array in */
+		unsigned spins = 0;
 		while (!atomic_load_explicit(&m[1].marked, memory_order_acquire))
-			sched_yield();
+			pl_idle_pause(&spins);
 		ok = m[0].ok && m[1].ok && index_number(h, n);
 		pl_beside_wait(&b);
 	}

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "coredump/bigarray.h"
+#include "coredump/idle.h"
 #include "coredump/program.h"
 #include "coredump/traverse.h"
 
@@ -282,23 +283,6 @@ static int pipe_visit(void *ctx, uint64_t target, const struct pl_edge *e)
 	return 0;
 }
 
-/* Wait a little for the other thread: spin, then let it have the CPU */
-static void pipe_pause(unsigned *spins)
-{
-	if (++*spins < 64) {
-#if defined(__x86_64__) || defined(__i386__)
-		__builtin_ia32_pause();
-#endif
-		return;
-	}
-	if (*spins < 1024) {
-		sched_yield();
-		return;
-	}
-	struct timespec ts = { 0, 20 * 1000 };
-	nanosleep(&ts, NULL);
-}
-
 /* Header fetched ahead, and the table of the one after (if its type is
  * published already) */
 static void pipe_prefetch(struct worker *W, uint64_t next, uint64_t later)
@@ -390,7 +374,7 @@ static void pipe_produce(struct pipe *P, struct ahead *A)
 		if (pipe_take_batch(&P->w[0]))
 			spins = 0;
 		else if (!ahead_step(A))
-			pipe_pause(&spins);
+			pl_idle_pause(&spins);
 }
 
 /* Make the types met since last time ready, and let the producer use them */
@@ -480,7 +464,7 @@ static struct pipe_batch *pipe_wait(struct pipe *P, struct ahead *A, size_t q)
 	struct pipe_batch *s = &P->slot[q % PIPE_SLOTS];
 	while (atomic_load_explicit(&s->ready, memory_order_acquire) != q + 1)
 		if (!pipe_take_batch(&P->w[1]) && !ahead_step(A))
-			pipe_pause(&spins);
+			pl_idle_pause(&spins);
 	return s;
 }
 

@@ -156,6 +156,14 @@ static void ahead_stop(struct ahead *A)
 	A->running = false;
 }
 
+/* An object the build adds (not on a gc list) with nothing to traverse: a
+ * static one (None, True, a static type), or one whose type has no
+ * tp_traverse (str, int ...). Its record says so once it is added. */
+static bool nothing_to_traverse(const struct pl_heap *h, const struct pl_obj *o)
+{
+	return (o->flags & PL_OF_STATIC) || !h->types[o->type].traverse;
+}
+
 /* ---- the tracked objects, taken and traversed a few batches ahead ----
  * With a second CPU the helper thread takes the staged objects from the
  * census (header, type, size) and traverses them a few batches ahead of the
@@ -336,25 +344,23 @@ static bool pipe_take_batch(struct worker *W)
 		uint8_t st = PD_DEFER;
 		W->defer = false;
 		s->first[j] = (uint32_t)before;
+		const struct pl_type *t = NULL;   /* the type to traverse it with */
 		if (tracked) {
 			pipe_prefetch(W, j + PIPE_AHEAD < n ? s->obj[j + PIPE_AHEAD].addr : s->ahead[j + PIPE_AHEAD - n],
 				      j + PIPE_AHEAD / 2 < n ? s->obj[j + PIPE_AHEAD / 2].addr : 0);
-			if (pl_census_peek(h, o, pipe_type, W, &bad) && !bad) {
-				enum pl_trav r = pl_traverse_fns(h, o->addr, &h->types[o->type], &fns, W);
-				if (!W->defer)
-					st = (uint8_t)r;
-			}
-		} else {
+			if (pl_census_peek(h, o, pipe_type, W, &bad) && !bad)
+				t = &h->types[o->type];
+		} else if (nothing_to_traverse(h, o)) {
 			/* as the build would: a record's type was made before the
 			 * record was published, and its traverse never changes */
-			const struct pl_type *t = &h->types[o->type];
-			if ((o->flags & PL_OF_STATIC) || !t->traverse) {
-				st = PD_SKIP;
-			} else if (pipe_type(W, t->addr)) {
-				enum pl_trav r = pl_traverse_fns(h, o->addr, &h->types[o->type], &fns, W);
-				if (!W->defer)
-					st = (uint8_t)r;
-			}
+			st = PD_SKIP;
+		} else {
+			t = pipe_type(W, h->types[o->type].addr);
+		}
+		if (t) {
+			enum pl_trav r = pl_traverse_fns(h, o->addr, t, &fns, W);
+			if (!W->defer)
+				st = (uint8_t)r;
 		}
 		if (st == PD_DEFER)
 			s->ntargets = before;
@@ -442,7 +448,15 @@ static void *ahead_thread(void *arg)
 }
 
 /* Batch q, once the producer is done with it */
-static struct pipe_batch *pipe_wait(struct pipe *P, struct ahead *A, size_t q);
+static struct pipe_batch *pipe_wait(struct pipe *P, struct ahead *A, size_t q)
+{
+	unsigned spins = 0;
+	struct pipe_batch *s = &P->slot[q % PIPE_SLOTS];
+	while (atomic_load_explicit(&s->ready, memory_order_acquire) != q + 1)
+		if (!pipe_take_batch(&P->w[1]) && !ahead_step(A))
+			pl_idle_pause(&spins);
+	return s;
+}
 
 /* The untracked block q, as the build reaches it: NULL when it is the
  * build's own (nobody took it: the build takes it now), else the batch
@@ -456,16 +470,6 @@ static struct pipe_batch *pipe_block(struct pipe *P, struct ahead *A, size_t q)
 	if (n <= q && atomic_compare_exchange_strong(&P->next, &n, q + 1))
 		return NULL;
 	return pipe_wait(P, A, q);
-}
-
-static struct pipe_batch *pipe_wait(struct pipe *P, struct ahead *A, size_t q)
-{
-	unsigned spins = 0;
-	struct pipe_batch *s = &P->slot[q % PIPE_SLOTS];
-	while (atomic_load_explicit(&s->ready, memory_order_acquire) != q + 1)
-		if (!pipe_take_batch(&P->w[1]) && !ahead_step(A))
-			pl_idle_pause(&spins);
-	return s;
 }
 
 struct build {
@@ -648,6 +652,19 @@ static void prefetch_ahead(struct pl_heap *h, size_t k, size_t staged)
 	}
 }
 
+/* The c targets at t, as the producer found them, added to the batch's;
+ * false (b->err set) when out of memory */
+static bool add_targets(struct build *b, const uint64_t *t, uint32_t c)
+{
+	if (!c)   /* (and the arrays may not be there yet) */
+		return true;
+	if (!pend_room(b, c))
+		return false;
+	memcpy(b->pend + b->npend, t, c * sizeof(*b->pend));
+	b->npend += c;
+	return true;
+}
+
 /* Object k as the producer took it (batch s, its j-th): stored and counted
  * as pl_census_take would, its targets added to the batch's */
 static bool take_produced(struct build *b, const struct pipe_batch *s, size_t k, size_t j,
@@ -672,14 +689,10 @@ static bool take_produced(struct build *b, const struct pipe_batch *s, size_t k,
 	h->total_bytes += o->size;
 	h->gen_objects[o->gen]++;
 	uint32_t c = s->counts[j];
-	if (!c)   /* (and the arrays may not be there yet) */
-		return true;
-	if (copy) {
-		if (!pend_room(b, c))
-			return false;
-		memcpy(b->pend + b->npend, s->targets + *from, c * sizeof(*b->pend));
-	}
-	b->npend += c;
+	if (!copy)
+		b->npend += c;   /* read where they are */
+	else if (!add_targets(b, s->targets + *from, c))
+		return false;
 	*from += c;
 	return true;
 }
@@ -786,21 +799,15 @@ static struct pl_error *build(struct pl_heap *h, struct pl_graph *g, size_t stag
 				counts[k - i] = 0;   /* as below */
 				continue;
 			} else if (!(ust & PD_DEFER)) {
-				uint32_t c = u->counts[k % BATCH];
-				if (c && !pend_room(&b, c)) {
+				if (!add_targets(&b, u->targets + u->first[k % BATCH], u->counts[k % BATCH])) {
 					build_free(&b);
 					return b.err;
 				}
-				if (c)
-					memcpy(b.pend + b.npend, u->targets + u->first[k % BATCH],
-					       c * sizeof(*b.pend));
-				b.npend += c;
 				r = (enum pl_trav)ust;
 			} else {
 				if (!s && !u)
 					prefetch_ahead(h, k, staged);
-				if (k >= g->ntracked &&
-				    ((o->flags & PL_OF_STATIC) || !h->types[o->type].traverse)) {
+				if (k >= g->ntracked && nothing_to_traverse(h, o)) {
 					counts[k - i] = 0;   /* nothing in it: exact as added */
 					continue;
 				}

@@ -18,6 +18,11 @@ void pl_retained_release(struct pl_retained *rt)
 	memset(rt, 0, sizeof(*rt));
 }
 
+static struct pl_error *nomem(void)
+{
+	return pl_error(PL_E_NOMEM, "out of memory computing retained sizes");
+}
+
 /* The dominator tree's children (CSR, in preorder), beside the sums. */
 struct children {
 	struct pl_retained *rt;
@@ -70,7 +75,7 @@ struct pl_error *pl_retained_compute(struct pl_graph *g, const uint32_t *roots, 
 	rt->retained = malloc(((size_t)n + 1) * sizeof(*rt->retained));
 	rt->coff = malloc(((size_t)n + 2) * sizeof(*rt->coff));
 	if (!order || !rt->idom || !rt->retained || !rt->coff) {
-		err = pl_error(PL_E_NOMEM, "out of memory computing retained sizes");
+		err = nomem();
 		goto out;
 	}
 	/* the dominators write idom at their end, the sums write retained
@@ -117,7 +122,7 @@ struct pl_error *pl_retained_compute(struct pl_graph *g, const uint32_t *roots, 
 	rt->reachable_objects = norder;
 	pl_beside_wait(&b);
 	if (c.nomem)
-		err = pl_error(PL_E_NOMEM, "out of memory computing retained sizes");
+		err = nomem();
 out:
 	free(order);
 	if (idle)   /* (on every way out: the idle thread waits for it) */
@@ -177,6 +182,15 @@ static bool unit_add(struct pl_types_work *w, uint32_t parent, uint32_t a, uint3
 	}
 	w->u[w->nu++] = (struct tunit){ parent, a, b };
 	return true;
+}
+
+/* The types of x and of its dominators (up to the super-root) counted in
+ * active by delta */
+static void path_types(const struct pl_heap *h, const uint32_t *idom, uint32_t x, uint32_t *active,
+		       int delta)
+{
+	for (; x != PL_DOM_SUPER && x != UINT32_MAX; x = idom[x])
+		active[h->objs[x].type] += (uint32_t)delta;
 }
 
 /* Is v (an opened node) the outermost of its type on its path? */
@@ -260,8 +274,7 @@ static void do_unit(const struct pl_types_work *w, const struct tunit *u, struct
 	const struct pl_heap *h = w->g->h;
 	const struct pl_retained *rt = w->rt;
 	const uint32_t *list = u->parent == PL_DOM_SUPER ? w->tops : rt->child;
-	for (uint32_t x = u->parent; x != PL_DOM_SUPER && x != UINT32_MAX; x = rt->idom[x])
-		d->active[h->objs[x].type]++;
+	path_types(h, rt->idom, u->parent, d->active, 1);
 	for (uint32_t k = u->a; k < u->b; k++) {
 		uint32_t sp = 0;
 		d->stack[sp] = list[k];
@@ -299,8 +312,7 @@ static void do_unit(const struct pl_types_work *w, const struct tunit *u, struct
 			}
 		}
 	}
-	for (uint32_t x = u->parent; x != PL_DOM_SUPER && x != UINT32_MAX; x = rt->idom[x])
-		d->active[h->objs[x].type]--;
+	path_types(h, rt->idom, u->parent, d->active, -1);
 }
 
 /* Take units until none is left; false when out of memory */
@@ -339,7 +351,7 @@ struct pl_error *pl_retained_types_run(struct pl_types_work *w)
 	atomic_store_explicit(&w->ready, ok ? 1 : -1, memory_order_release);
 	if (ok)
 		ok = take_units(w, w->sum[0]);
-	return ok ? NULL : pl_error(PL_E_NOMEM, "out of memory computing retained sizes");
+	return ok ? NULL : nomem();
 }
 
 struct pl_error *pl_retained_types_help(struct pl_types_work *w)
@@ -350,7 +362,7 @@ struct pl_error *pl_retained_types_help(struct pl_types_work *w)
 		pl_idle_pause(&spins);
 	if (r < 0 || take_units(w, w->sum[1]))
 		return NULL;   /* (the maker says why it failed) */
-	return pl_error(PL_E_NOMEM, "out of memory computing retained sizes");
+	return nomem();
 }
 
 struct pl_error *pl_retained_types_done(struct pl_types_work *w)
@@ -358,7 +370,7 @@ struct pl_error *pl_retained_types_done(struct pl_types_work *w)
 	size_t nt = w->g->h->ntypes + 1;
 	free(w->rt->type_retained);
 	if (!(w->rt->type_retained = malloc(nt * sizeof(uint64_t))))
-		return pl_error(PL_E_NOMEM, "out of memory computing retained sizes");
+		return nomem();
 	for (size_t t = 0; t < nt; t++)
 		w->rt->type_retained[t] = w->sum[0][t] + w->sum[1][t];
 	return NULL;
@@ -379,7 +391,7 @@ struct pl_error *pl_retained_types(const struct pl_graph *g, struct pl_retained 
 {
 	struct pl_types_work *w = pl_retained_types_new(g, rt);
 	if (!w)
-		return pl_error(PL_E_NOMEM, "out of memory computing retained sizes");
+		return nomem();
 	struct pl_error *err = pl_retained_types_run(w);
 	if (!err)
 		err = pl_retained_types_done(w);

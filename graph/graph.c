@@ -156,12 +156,23 @@ static void ahead_stop(struct ahead *A)
 	A->running = false;
 }
 
-/* An object the build adds (not on a gc list) with nothing to traverse: a
- * static one (None, True, a static type), or one whose type has no
- * tp_traverse (str, int ...). Its record says so once it is added. */
+/* An object the build adds (not on a gc list) with nothing to traverse, as
+ * gc.get_referents sees it: one whose type has no tp_traverse (str, int
+ * ...), or a type that is not a heap type (type_is_gc: gc never traverses
+ * static types). Static objects of other types are traversed as gc does:
+ * the deep-frozen tuples of 3.11+ hold strs and ints. Its record says so
+ * once it is added. */
 static bool nothing_to_traverse(const struct pl_heap *h, const struct pl_obj *o)
 {
-	return (o->flags & PL_OF_STATIC) || !h->types[o->type].traverse;
+	const struct pl_type *t = &h->types[o->type];
+	if (!t->traverse)
+		return true;
+	if (t->kind != PL_K_TYPE)
+		return false;
+	const struct pl_program *p = h->p;
+	uint64_t flags;
+	return pl_as_u64((struct pl_as *)&p->as, o->addr + (uint64_t)p->L.tp_flags, &flags) != 0 ||
+	       !(flags & p->L.tpf_heaptype);
 }
 
 /* ---- the tracked objects, taken and traversed a few batches ahead ----

@@ -4,7 +4,8 @@ A scenario builds a heap, then calls ``oracle.stop(label="...")``.  Run under
 tests/mkcore.sh, stop() tells mkcore the heap is ready, blocks while the core
 is taken, and then records what the live interpreter knows about that same
 heap: every gc-tracked object with its generation, refcount, type and
-referents (objects.tsv), interpreter/gc state (meta.txt), what gc.collect()
+referents (objects.tsv), the untracked objects they reach (untracked.tsv),
+interpreter/gc state (meta.txt), what gc.collect()
 would free (garbage.txt) and the permanent generation (permanent.tsv).
 The formats and the allowances are described in testdata/README.md.
 
@@ -139,6 +140,38 @@ def _write_rows(fd, objs, gen, stack_id, recorded, skip_id):
             del buf[:]
     _write_all(fd, "".join(buf))
     return n
+
+
+def _write_untracked(path, lists, skip_id):
+    """untracked.tsv: every object gc does not track that the objects of
+    ``lists`` (the generations) reach through gc.get_referents, directly or
+    through other untracked objects: its id, its type, and the id of the
+    object it was first reached from.  Written after objects.tsv, whose
+    refcounts the references held here would change."""
+    is_tracked = gc.is_tracked
+    get_referents = gc.get_referents
+    cache = {}
+    seen = {}
+    stack = []
+    for objs in lists:
+        for o in objs:
+            if id(o) == skip_id:
+                continue
+            for r in get_referents(o):
+                if not is_tracked(r) and id(r) not in seen:
+                    seen[id(r)] = (r, id(o))
+                    stack.append(r)
+    while stack:
+        x = stack.pop()
+        for r in get_referents(x):
+            if not is_tracked(r) and id(r) not in seen:
+                seen[id(r)] = (r, id(x))
+                stack.append(r)
+    rows = ["# addr type first_referrer\n"]
+    rows.extend("0x%x\t%s\t0x%x\n" % (k, _type_name(v[0], cache), v[1])
+                for k, v in seen.items())
+    _write_file(path, "".join(rows))
+    return len(seen)
 
 
 def _collect_garbage(out, recorded, meta_path):
@@ -334,6 +367,7 @@ def stop(label=""):
     n1 = _write_rows(fd, g1, 1, stack_id, recorded, 0)
     n2 = _write_rows(fd, g2, 2, stack_id, recorded, 0)
     os.close(fd)
+    n_untracked = _write_untracked(os.path.join(out, "untracked.tsv"), (g0, g1, g2), id(counts))
     del g0, g1, g2
 
     threads = threading.enumerate()
@@ -351,6 +385,7 @@ def stop(label=""):
         "gc_freeze_count=%d" % freeze_count,
         "objects=%d" % (n0 + n1 + n2),
         "gen_sizes=%d,%d,%d" % (n0, n1, n2),
+        "untracked=%d" % n_untracked,
         "threads=%d" % len(threads),
     ]
     lines.extend(["thread=%s,%s,%s" % (_clean(t.name), getattr(t, "native_id", None), t.ident)

@@ -109,6 +109,28 @@ int oracle_load(struct oracle *o, const char *dir)
 	}
 	if (f)
 		fclose(f);
+	snprintf(path, sizeof(path), "%s/untracked.tsv", dir);
+	f = fopen(path, "r");
+	o->has_untracked = f != NULL;
+	while (f && read_line(f, &line, &cap)) {
+		if (!line[0] || line[0] == '#')
+			continue;
+		char *save = NULL;
+		char *addr = strtok_r(line, "\t", &save);
+		char *type = strtok_r(NULL, "\t", &save);
+		char *from = strtok_r(NULL, "\t", &save);
+		if (!addr || !type || !from)
+			continue;
+		struct oracle_untracked *u = realloc(o->untracked, (o->nuntracked + 1) * sizeof(*u));
+		if (!u)
+			abort();
+		o->untracked = u;
+		u[o->nuntracked] = (struct oracle_untracked){ hex(addr), strdup(type), hex(from) };
+		pl_addrmap_put(&o->untracked_index, hex(addr), (uint32_t)o->nuntracked, NULL);
+		o->nuntracked++;
+	}
+	if (f)
+		fclose(f);
 	free(line);
 	return 0;
 }
@@ -124,6 +146,10 @@ void oracle_free(struct oracle *o)
 		free(o->meta[i]);
 	free(o->meta);
 	free(o->garbage);
+	for (size_t i = 0; i < o->nuntracked; i++)
+		free(o->untracked[i].type);
+	free(o->untracked);
+	pl_addrmap_release(&o->untracked_index);
 	pl_addrmap_release(&o->index);
 	pl_addrmap_release(&o->garbage_index);
 	memset(o, 0, sizeof(*o));

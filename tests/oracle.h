@@ -20,6 +20,12 @@ struct oracle_obj {
 	size_t nrefs;
 };
 
+struct oracle_untracked {    /* untracked.tsv */
+	uint64_t addr;
+	char *type;
+	uint64_t from;           /* the object it was first reached from */
+};
+
 struct oracle {
 	struct oracle_obj *objs;
 	size_t n;
@@ -29,6 +35,12 @@ struct oracle {
 	uint64_t *garbage;
 	size_t ngarbage;
 	struct pl_addrmap garbage_index;
+	/* the untracked objects gens 0-2 reach; has_untracked false when the
+	 * core's oracle predates untracked.tsv */
+	struct oracle_untracked *untracked;
+	size_t nuntracked;
+	bool has_untracked;
+	struct pl_addrmap untracked_index;
 };
 
 int oracle_load(struct oracle *o, const char *dir);

@@ -61,6 +61,97 @@ static void same_graph(const struct pl_graph *a, const struct pl_graph *b)
 	ck_assert(memcmp(a->dst, b->dst, a->nedges * sizeof(*a->dst)) == 0);
 }
 
+/* Are v's edges ones gc.get_referents gives? Not when they are inferred. */
+static bool followed(const struct pl_graph *g, uint32_t v)
+{
+	return pl_trav_of(g, v) == PL_TRAV_EXACT;
+}
+
+/* Did gc reach u, first, through an object whose edges the graph does not
+ * follow? (Up u's chain of first referrers, to the first object that is a
+ * node; that chain only goes back to objects found earlier.) */
+static bool from_inferred(const struct oracle *o, const struct pl_graph *g,
+			  const struct oracle_untracked *u)
+{
+	for (size_t steps = 0; steps <= o->nuntracked; steps++) {
+		uint32_t from = pl_graph_node(g, u->from);
+		if (from != PL_NONE)
+			return !followed(g, from);
+		uint32_t k = pl_addrmap_get(&o->untracked_index, u->from);
+		if (k == UINT32_MAX)
+			return false;
+		u = &o->untracked[k];
+	}
+	return false;
+}
+
+/* The untracked nodes (str, int, code, untracked tuples and dicts ...) that
+ * the gc objects of generations 0-2 reach, directly or through other
+ * untracked nodes, against untracked.tsv: the same objects, of the same
+ * types. Edges are followed from exactly traversed nodes only; an object
+ * gc reached first from a node whose edges are inferred is excused. */
+static void same_untracked(const struct target *t, const struct scenario *s, const struct oracle *o,
+			   const struct pl_graph *g)
+{
+	ck_assert_msg(o->has_untracked, "%s %s: the oracle has no untracked.tsv", t->name, s->name);
+	const struct pl_heap *h = g->h;
+	uint8_t *seen = calloc(g->n, 1);
+	uint32_t *stack = malloc(((size_t)g->n + 1) * sizeof(*stack));
+	ck_assert(seen && stack);
+	size_t sp = 0, ours = 0, extra = 0, missed = 0, excused = 0, wrong_type = 0;
+	for (uint32_t i = 0; i < g->ntracked; i++)
+		if (h->objs[i].gen <= 2)
+			stack[sp++] = i;
+	while (sp) {
+		uint32_t v = stack[--sp];
+		if (!followed(g, v))
+			continue;
+		for (uint32_t e = g->off[v]; e < g->off[v + 1]; e++) {
+			uint32_t d = g->dst[e];
+			if (d < g->ntracked || seen[d])
+				continue;
+			seen[d] = 1;
+			stack[sp++] = d;
+			ours++;
+			const struct pl_obj *ob = &h->objs[d];
+			uint32_t k = pl_addrmap_get(&o->untracked_index, ob->addr);
+			if (k == UINT32_MAX) {
+				if (extra++ < 4)
+					fprintf(stderr, "  we reach untracked 0x%" PRIx64 " (%s) from 0x%" PRIx64
+						" (%s); gc does not\n", ob->addr, h->types[ob->type].name,
+						h->objs[v].addr, h->types[h->objs[v].type].name);
+			} else if (strcmp(o->untracked[k].type, h->types[ob->type].name) != 0 &&
+				   wrong_type++ < 4) {
+				fprintf(stderr, "  untracked 0x%" PRIx64 " is a %s, we say %s\n", ob->addr,
+					o->untracked[k].type, h->types[ob->type].name);
+			}
+		}
+	}
+	for (size_t k = 0; k < o->nuntracked; k++) {
+		const struct oracle_untracked *u = &o->untracked[k];
+		uint32_t id = pl_graph_node(g, u->addr);
+		if (id != PL_NONE && id >= g->ntracked && seen[id])
+			continue;
+		if (from_inferred(o, g, u)) {
+			excused++;
+			continue;
+		}
+		uint32_t from = pl_graph_node(g, u->from);
+		if (missed++ < 4)
+			fprintf(stderr, "  gc reaches untracked 0x%" PRIx64 " (%s) from 0x%" PRIx64
+				" (%s); we do not\n", u->addr, u->type, u->from,
+				from == PL_NONE ? "not a node" : h->types[h->objs[from].type].name);
+	}
+	fprintf(stderr, "%s %s: %zu untracked objects reached vs gc's %zu (%zu extra, %zu missed, "
+		"%zu excused: reached from inferred edges, %zu of another type)\n", t->name, s->name,
+		ours, o->nuntracked, extra, missed, excused, wrong_type);
+	free(seen);
+	free(stack);
+	ck_assert_msg(extra == 0 && missed == 0 && wrong_type == 0,
+		      "%s %s: untracked objects differ from gc's (%zu extra, %zu missed, %zu of another "
+		      "type)", t->name, s->name, extra, missed, wrong_type);
+}
+
 START_TEST(referents_and_garbage)
 {
 	const struct target *t = &targets[_i / nscenarios];
@@ -151,6 +242,7 @@ START_TEST(referents_and_garbage)
 		inferred, inferred_match, g.nunreachable, o.ngarbage, missed, spurious, g.nnegative, g.wild);
 	ck_assert_msg(bad == 0, "%s %s: %zu objects whose referents differ from gc.get_referents",
 		      t->name, s->name, bad);
+	same_untracked(t, s, &o, &g);
 	ck_assert_msg(missed == 0 && spurious == 0, "%s %s: unreachable set differs (%zu missed, %zu spurious)",
 		      t->name, s->name, missed, spurious);
 	pl_graph_release(&g);

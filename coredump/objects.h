@@ -51,6 +51,9 @@ struct pl_type {
 	char *name;             /* f"{__module__}.{__qualname__}" */
 	/* census totals */
 	uint64_t count, bytes;
+	/* the graph's: objects gc does not track that the build added (str,
+	 * int, code ... reached from the gc objects) */
+	uint64_t untracked_count, untracked_bytes;
 };
 
 struct pl_obj {              /* 24 bytes: millions of these */

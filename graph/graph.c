@@ -547,7 +547,12 @@ static uint32_t add_untracked(struct build *b, uint64_t addr)
 		o.size = (uint32_t)pl_obj_size(h, addr, t, gc);
 	}
 	bool dup;
-	return pl_heap_add(h, &o, &dup);
+	uint32_t id = pl_heap_add(h, &o, &dup);
+	if (id != PL_NONE && !dup) {
+		t->untracked_count++;
+		t->untracked_bytes += o.size;
+	}
+	return id;
 }
 
 /* Room for `more` targets in the current batch; false (b->err set) when

@@ -28,7 +28,8 @@ static size_t sorted_types(const struct pl_heap *h, const struct pl_retained *rt
 	if (!idx)
 		return 0;
 	for (size_t i = 0; i < h->ntypes; i++)
-		if (h->types[i].valid && (h->types[i].count || rt->type_retained[i]))
+		if (h->types[i].valid &&
+		    (h->types[i].count || h->types[i].untracked_count || rt->type_retained[i]))
 			idx[n++] = (uint32_t)i;
 	sort_rt = rt;
 	sort_h = h;
@@ -37,6 +38,17 @@ static size_t sorted_types(const struct pl_heap *h, const struct pl_retained *rt
 	return n;
 }
 
+/* One type's JSON fields after its name: its gc objects (count, bytes),
+ * the untracked ones the graph holds, and what its instances retain. */
+static void json_type_fields(FILE *out, const struct pl_type *t, uint64_t retained)
+{
+	fprintf(out, ",\"count\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"untracked_count\":%" PRIu64
+		",\"untracked_bytes\":%" PRIu64 ",\"retained_bytes\":%" PRIu64 "}",
+		t->count, t->bytes, t->untracked_count, t->untracked_bytes, retained);
+}
+
+/* Text and markdown count every object of a type in the graph, as the
+ * retained bytes do: the gc objects and the untracked ones they reach. */
 void pl_render_types_retained(FILE *out, const struct pl_graph *g, const struct pl_retained *rt,
 			      size_t top, enum pl_format fmt)
 {
@@ -46,6 +58,7 @@ void pl_render_types_retained(FILE *out, const struct pl_graph *g, const struct 
 	if (top && top < n)
 		n = top;
 	char a[32], b[32];
+	bool untracked = false;
 	if (fmt == PL_FMT_JSON || fmt == PL_FMT_JSONL) {
 		if (fmt == PL_FMT_JSON)
 			fputs("{\"types\":[", out);
@@ -53,8 +66,9 @@ void pl_render_types_retained(FILE *out, const struct pl_graph *g, const struct 
 			const struct pl_type *t = &h->types[idx[i]];
 			fprintf(out, "%s{\"type\":", i && fmt == PL_FMT_JSON ? "," : "");
 			pl_json_cstr(out, t->name);
-			fprintf(out, ",\"count\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"retained_bytes\":%" PRIu64 "}%s",
-				t->count, t->bytes, rt->type_retained[idx[i]], fmt == PL_FMT_JSONL ? "\n" : "");
+			json_type_fields(out, t, rt->type_retained[idx[i]]);
+			if (fmt == PL_FMT_JSONL)
+				fputc('\n', out);
 		}
 		if (fmt == PL_FMT_JSON)
 			fputs("]}\n", out);
@@ -62,18 +76,27 @@ void pl_render_types_retained(FILE *out, const struct pl_graph *g, const struct 
 		fputs("| type | objects | bytes | retained |\n|---|---:|---:|---:|\n", out);
 		for (size_t i = 0; i < n; i++) {
 			const struct pl_type *t = &h->types[idx[i]];
-			fprintf(out, "| `%s` | %" PRIu64 " | %s | %s |\n", t->name, t->count,
-				pl_human_bytes(t->bytes, a, sizeof(a)),
+			untracked |= t->untracked_count != 0;
+			fprintf(out, "| `%s` | %" PRIu64 " | %s | %s |\n", t->name,
+				t->count + t->untracked_count,
+				pl_human_bytes(t->bytes + t->untracked_bytes, a, sizeof(a)),
 				pl_human_bytes(rt->type_retained[idx[i]], b, sizeof(b)));
 		}
 	} else {
 		fprintf(out, "%10s %12s %12s  %s\n", "objects", "bytes", "retained", "type");
 		for (size_t i = 0; i < n; i++) {
 			const struct pl_type *t = &h->types[idx[i]];
-			fprintf(out, "%10" PRIu64 " %12s %12s  %s\n", t->count, pl_human_bytes(t->bytes, a, sizeof(a)),
+			untracked |= t->untracked_count != 0;
+			fprintf(out, "%10" PRIu64 " %12s %12s  %s\n", t->count + t->untracked_count,
+				pl_human_bytes(t->bytes + t->untracked_bytes, a, sizeof(a)),
 				pl_human_bytes(rt->type_retained[idx[i]], b, sizeof(b)), t->name);
 		}
 	}
+	if (untracked && fmt == PL_FMT_MARKDOWN)
+		fputs("\nObjects and bytes count the gc objects and the untracked ones they reach "
+		      "(str, int ...), as retained bytes do; `types` counts gc objects only.\n", out);
+	else if (untracked && fmt == PL_FMT_TEXT)
+		fputs("  (with the untracked objects: str, int ...; 'types' counts gc objects only)\n", out);
 	free(idx);
 }
 
@@ -164,8 +187,7 @@ void pl_render_report(FILE *out, const struct pl_report *r, enum pl_format fmt)
 			const struct pl_type *t = &h->types[idx[i]];
 			fprintf(out, "%s{\"type\":", i ? "," : "");
 			pl_json_cstr(out, t->name);
-			fprintf(out, ",\"count\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"retained_bytes\":%" PRIu64 "}",
-				t->count, t->bytes, r->rt->type_retained[idx[i]]);
+			json_type_fields(out, t, r->rt->type_retained[idx[i]]);
 		}
 		free(idx);
 		fputs("],\"suspects\":[", out);

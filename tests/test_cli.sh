@@ -222,6 +222,26 @@ check_threads() {
         fail "threads $name" "the report differs with PYLEAK_THREADS=1 and 2 (see $dir/report-*.json)"
     elif grep -q "^timing:" "$dir/timing-1.err" || ((steps != 9)); then
         fail "threads $name" "PYLEAK_TIMING: $steps step lines, not 9 (see $dir/timing-2.err)"
+    elif ! why=$("$py3" - "$dir/objects-1.jsonl" "$dir/report-1.json" <<'EOF' 2>&1
+import json, sys
+# the report's types: count/bytes of the gc objects and untracked_count/
+# untracked_bytes, against every node of the objects export
+tally = {}
+for line in open(sys.argv[1]):
+    o = json.loads(line)
+    t = tally.setdefault(o["type"], [0, 0, 0, 0])
+    k = 0 if o["tracked"] else 2
+    t[k] += 1
+    t[k + 1] += o["size"]
+types = json.load(open(sys.argv[2]))["types"]
+assert any(r["untracked_count"] for r in types), "no type has untracked objects"
+for r in types:
+    got = [r["count"], r["bytes"], r["untracked_count"], r["untracked_bytes"]]
+    want = tally.get(r["type"], [0, 0, 0, 0])
+    assert got == want, "%s: report says %s, the objects export %s" % (r["type"], got, want)
+EOF
+    ); then
+        fail "threads $name" "report types: $(tail -1 <<<"$why")"
     else
         pass "threads $name: the same graph and report from one thread and from two ($(wc -l <"$dir/objects-1.jsonl") nodes)"
     fi

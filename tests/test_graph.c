@@ -142,6 +142,20 @@ static void same_untracked(const struct target *t, const struct scenario *s, con
 				" (%s); we do not\n", u->addr, u->type, u->from,
 				from == PL_NONE ? "not a node" : h->types[h->objs[from].type].name);
 	}
+	/* the per-type totals of the untracked nodes the reports print */
+	uint64_t *count = calloc(h->ntypes + 1, sizeof(*count)), *bytes = calloc(h->ntypes + 1, sizeof(*bytes));
+	ck_assert(count && bytes);
+	for (uint32_t i = g->ntracked; i < g->n; i++) {
+		count[h->objs[i].type]++;
+		bytes[h->objs[i].type] += h->objs[i].size;
+	}
+	for (size_t k = 0; k < h->ntypes; k++)
+		ck_assert_msg(count[k] == h->types[k].untracked_count && bytes[k] == h->types[k].untracked_bytes,
+			      "%s %s: %s has %" PRIu64 " untracked nodes of %" PRIu64 " bytes, its totals say %"
+			      PRIu64 " and %" PRIu64, t->name, s->name, h->types[k].name, count[k], bytes[k],
+			      h->types[k].untracked_count, h->types[k].untracked_bytes);
+	free(count);
+	free(bytes);
 	fprintf(stderr, "%s %s: %zu untracked objects reached vs gc's %zu (%zu extra, %zu missed, "
 		"%zu excused: reached from inferred edges, %zu of another type)\n", t->name, s->name,
 		ours, o->nuntracked, extra, missed, excused, wrong_type);

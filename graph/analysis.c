@@ -143,6 +143,9 @@ struct pl_error *pl_analyse(struct pl_program *p, unsigned steps, double min_sha
 		STEP("census", pl_census(p, &a->h));
 	if (steps & PL_AN_GRAPH) {
 		STEP("graph", pl_graph_build_staged(&a->h, &a->g, staged));
+		if (clk.on)
+			fprintf(stderr, "timing: (graph: %u nodes, %u gc-tracked, %llu edges)\n",
+				a->g.n, a->g.ntracked, (unsigned long long)a->g.nedges);
 		if (steps & (PL_AN_REVERSE | PL_AN_RETAINED))
 			job_start(&rev, reverse_thread);
 		STEP("gc", pl_graph_gc(&a->g));

@@ -333,9 +333,10 @@ rp_rss=$t_rss
 # where the report's time goes: one more run with each step's wall time
 PYLEAK_TIMING=1 ./pyleak-core "$core" >/dev/null 2>"$out/steps.err" ||
     die "pyleak-core report failed: $(tail -n 1 "$out/steps.err")"
-steps=$(awk '$1 == "timing:" { printf "%s%s %s s", sep, $2, $3; sep = ", " }' "$out/steps.err")
+steps=$(awk '$1 == "timing:" && $4 == "s" { printf "%s%s %s s", sep, $2, $3; sep = ", " }' "$out/steps.err")
+graph_size=$(awk '$1 == "timing:" && $2 == "(graph:" { sub(/^timing: \(graph: /, ""); sub(/\)$/, ""); print }' "$out/steps.err")
 # and how much of it the kernel took: system time and minor page faults
-faults=$(awk '$1 == "timing:" && $10 > 0 { printf "%s%s %s s/%dk", sep, $2, $8, ($10 + 500) / 1000; sep = ", " }' "$out/steps.err")
+faults=$(awk '$1 == "timing:" && $4 == "s" && $10 > 0 { printf "%s%s %s s/%dk", sep, $2, $8, ($10 + 500) / 1000; sep = ", " }' "$out/steps.err")
 timed stacks /dev/null ./pyleak-core stacks --tasks "$core"
 st_best=$t_best
 st_rss=$t_rss
@@ -431,7 +432,7 @@ echo "report and the other commands (each against the in-process graph build and
 awk -v pl_objects="$pl_objects" -v core_bytes="$core_bytes" -v gr_best="$gr_best" \
     -v rp_best="$rp_best" -v rp_rss="$rp_rss" -v st_best="$st_best" -v st_rss="$st_rss" \
     -v df_best="$df_best" -v df_rss="$df_rss" -v tr_best="$tr_best" -v tr_rss="$tr_rss" \
-    -v rss_how="$rss_how" -v steps="$steps" -v faults="$faults" '
+    -v rss_how="$rss_how" -v steps="$steps" -v faults="$faults" -v graph_size="$graph_size" '
 function mib(b) { return sprintf("%.1f MiB", b / 1048576) }
 function row(k, v) { printf "  %-44s %s\n", k, v }
 function verdict(ok) { return ok ? "PASS" : "MISS" }
@@ -443,6 +444,7 @@ BEGIN {
     cmd("report (roots, dominators, suspects)", rp_best, rp_rss)
     row("  its steps (PYLEAK_TIMING, one run)", steps)
     row("  system time/page faults of the steps", faults)
+    row("  its graph", graph_size)
     cmd("stacks --tasks", st_best, st_rss)
     cmd("diff CORE CORE (two analyses)", df_best, df_rss)
     cmd("triage CORE (one child process)", tr_best, tr_rss)

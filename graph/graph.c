@@ -170,7 +170,7 @@ static bool nothing_to_traverse(const struct pl_heap *h, const struct pl_obj *o)
 	if (t->kind != PL_K_TYPE)
 		return false;
 	const struct pl_program *p = h->p;
-	uint64_t flags;
+	uint64_t flags;   /* (a read changes nothing in the address space) */
 	return pl_as_u64((struct pl_as *)&p->as, o->addr + (uint64_t)p->L.tp_flags, &flags) != 0 ||
 	       !(flags & p->L.tpf_heaptype);
 }

@@ -94,9 +94,11 @@ void pl_render_types_retained(FILE *out, const struct pl_graph *g, const struct 
 	}
 	if (untracked && fmt == PL_FMT_MARKDOWN)
 		fputs("\nObjects and bytes count the gc objects and the untracked ones they reach "
-		      "(str, int ...), as retained bytes do; `types` counts gc objects only.\n", out);
+		      "(str, int ...), as retained bytes do; `gc.get_objects()` lists gc objects only.\n",
+		      out);
 	else if (untracked && fmt == PL_FMT_TEXT)
-		fputs("  (with the untracked objects: str, int ...; 'types' counts gc objects only)\n", out);
+		fputs("  (includes untracked objects: str, int ...; gc.get_objects() has gc objects only)\n",
+		      out);
 	free(idx);
 }
 

@@ -153,20 +153,19 @@ def _write_untracked(path, lists, skip_id):
     cache = {}
     seen = {}
     stack = []
-    for objs in lists:
-        for o in objs:
-            if id(o) == skip_id:
-                continue
-            for r in get_referents(o):
-                if not is_tracked(r) and id(r) not in seen:
-                    seen[id(r)] = (r, id(o))
-                    stack.append(r)
-    while stack:
-        x = stack.pop()
+
+    def reach(x):
         for r in get_referents(x):
             if not is_tracked(r) and id(r) not in seen:
                 seen[id(r)] = (r, id(x))
                 stack.append(r)
+
+    for objs in lists:
+        for o in objs:
+            if id(o) != skip_id:
+                reach(o)
+    while stack:
+        reach(stack.pop())
     rows = ["# addr type first_referrer\n"]
     rows.extend("0x%x\t%s\t0x%x\n" % (k, _type_name(v[0], cache), v[1])
                 for k, v in seen.items())

@@ -10,7 +10,8 @@
 #define SKIP (UINT32_MAX - 1)   /* left out of the search */
 #define ONE (UINT32_MAX - 2)    /* one predecessor, not a root: its semi is known */
 
-#define DOM_AHEAD 8   /* predecessors whose data is fetched ahead */
+#define DOM_AHEAD 8     /* predecessors whose data is fetched ahead */
+#define PROBE_LAST 16   /* more predecessors: the last one is looked at first */
 
 /* Path compression on the forest of processed vertices (dfs numbers): after
  * it, label[v] is the vertex of least semi on the path from v up to (not
@@ -212,7 +213,18 @@ struct pl_error *pl_dominators_idle(uint32_t n, const uint32_t *off, const uint3
 			 * data is fetched ahead, in two stages, and the look stops
 			 * as soon as one of them gives the super-root */
 			uint32_t end = roff[node + 1];
-			for (uint32_t e = roff[node]; e < end; e++) {
+			/* the referrer that gives the super-root is often the
+			 * last one (a type's instances, then the held-from-C
+			 * object that holds it): looked at first */
+			if (end - roff[node] > PROBE_LAST) {
+				uint32_t v = dfn[rsrc[end - 1]];
+				if (v < N && ancestor[v] != NONE) {
+					compress(v, ancestor, label, semi, cursor);
+					if (semi[label[v]] == 0)
+						semi[w] = 0;
+				}
+			}
+			for (uint32_t e = roff[node]; e < end && semi[w]; e++) {
 				if (e + 2 * DOM_AHEAD < end)
 					__builtin_prefetch(&dfn[rsrc[e + 2 * DOM_AHEAD]]);
 				if (e + DOM_AHEAD < end) {

@@ -33,13 +33,20 @@ static void make(struct g *g, unsigned seed)
 	g->n = 1 + (uint32_t)(rand() % MAXN);
 	uint32_t m = 0, indeg[MAXN + 1] = { 0 };
 	int density = 1 + rand() % 4;
+	/* a hub or two, referred to from most nodes (as a type is from its
+	 * instances): more referrers than the dominators look at in order */
+	uint32_t hub[2] = { UINT32_MAX, UINT32_MAX };
+	for (int k = rand() % 3; k-- > 0;)
+		hub[k] = (uint32_t)(rand() % (int)g->n);
 	for (uint32_t v = 0; v < g->n; v++) {
 		g->off[v] = m;
-		for (uint32_t w = 0; w < g->n; w++)
-			if (rand() % (int)(g->n + 1) < density) {
+		for (uint32_t w = 0; w < g->n; w++) {
+			bool to_hub = (w == hub[0] || w == hub[1]) && rand() % 4;
+			if (to_hub || rand() % (int)(g->n + 1) < density) {
 				g->dst[m++] = w;
 				indeg[w]++;
 			}
+		}
 	}
 	g->off[g->n] = m;
 	for (uint32_t v = 0; v < g->n; v++)

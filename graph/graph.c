@@ -977,22 +977,20 @@ struct pl_error *pl_graph_reverse(struct pl_graph *g)
 {
 	if (g->roff)
 		return NULL;
-	g->roff = calloc((size_t)g->n + 1, sizeof(*g->roff));
+	/* n + 2: counted one place on, so that placing the referrers moves
+	 * roff[v + 1] from where v's start to where they end (pl_retained's
+	 * children likewise) */
+	g->roff = calloc((size_t)g->n + 2, sizeof(*g->roff));
 	g->rsrc = malloc((g->nedges ? g->nedges : 1) * sizeof(*g->rsrc));
 	if (!g->roff || !g->rsrc)
 		return pl_error(PL_E_NOMEM, "out of memory building referrers");
 	for (uint64_t e = 0; e < g->nedges; e++)
-		g->roff[g->dst[e] + 1]++;
+		g->roff[g->dst[e] + 2]++;
 	for (uint32_t i = 0; i < g->n; i++)
-		g->roff[i + 1] += g->roff[i];
-	uint32_t *fill = malloc(((size_t)g->n + 1) * sizeof(*fill));
-	if (!fill)
-		return pl_error(PL_E_NOMEM, "out of memory building referrers");
-	memcpy(fill, g->roff, ((size_t)g->n + 1) * sizeof(*fill));
+		g->roff[i + 2] += g->roff[i + 1];
 	for (uint32_t s = 0; s < g->n; s++)
 		for (uint32_t e = g->off[s]; e < g->off[s + 1]; e++)
-			g->rsrc[fill[g->dst[e]]++] = s;
-	free(fill);
+			g->rsrc[g->roff[g->dst[e] + 1]++] = s;
 	return NULL;
 }
 

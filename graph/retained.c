@@ -39,23 +39,22 @@ static void *children(void *arg)
 	/* written before read: fresh zero pages read first would each be
 	 * faulted twice (the zero page, then a copy) */
 	memset(rt->coff, 0, ((size_t)n + 2) * sizeof(*rt->coff));
+	/* counted one place on (coff[v + 2]), summed so that coff[v + 1] is
+	 * where v's children start; placing them moves it to where they end,
+	 * which is where v + 1's start: no second array */
 	for (uint32_t i = 0; i < c->norder; i++)
 		if (rt->idom[c->order[i]] < n)
-			rt->coff[rt->idom[c->order[i]] + 1]++;
+			rt->coff[rt->idom[c->order[i]] + 2]++;
 	for (uint32_t i = 0; i < n; i++)
-		rt->coff[i + 1] += rt->coff[i];
-	rt->child = malloc(((size_t)rt->coff[n] + 1) * sizeof(*rt->child));
-	uint32_t *fill = malloc(((size_t)n + 1) * sizeof(*fill));
-	if (!rt->child || !fill) {
-		free(fill);
+		rt->coff[i + 2] += rt->coff[i + 1];
+	rt->child = malloc(((size_t)rt->coff[n + 1] + 1) * sizeof(*rt->child));
+	if (!rt->child) {
 		c->nomem = true;
 		return NULL;
 	}
-	memcpy(fill, rt->coff, ((size_t)n + 1) * sizeof(*fill));
 	for (uint32_t i = 0; i < c->norder; i++)
 		if (rt->idom[c->order[i]] < n)
-			rt->child[fill[rt->idom[c->order[i]]]++] = c->order[i];
-	free(fill);
+			rt->child[rt->coff[rt->idom[c->order[i]] + 1]++] = c->order[i];
 	return NULL;
 }
 

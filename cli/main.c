@@ -222,8 +222,10 @@ int main(int argc, char **argv)
 		else
 			pl_render_types(stdout, &r.h, c.top, c.format);
 	} else if (!strcmp(c.command, "objects")) {
-		if (need_graph)
+		if (need_graph) {
+			pl_graph_ext_untracked(&r.g);
 			pl_render_objects_graph(stdout, &r.g, c.type, c.format);
+		}
 		else
 			pl_render_objects(stdout, &r.h, c.type, c.format);
 	} else if (!strcmp(c.command, "cycles")) {

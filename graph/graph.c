@@ -1002,6 +1002,29 @@ bool pl_graph_collectable(const struct pl_graph *g, uint32_t i)
 
 #define GC_AHEAD 8   /* queue entries whose edges are fetched ahead */
 
+static int32_t ext_start(const struct pl_obj *o)
+{
+	return o->refcnt > INT32_MAX ? INT32_MAX : (int32_t)o->refcnt;
+}
+
+void pl_graph_ext_untracked(struct pl_graph *g)
+{
+	if (!g->gc_done || g->ext_untracked)
+		return;
+	const struct pl_obj *objs = g->h->objs;
+	const uint32_t nt = g->ntracked;
+	for (uint32_t i = nt; i < g->n; i++)
+		g->ext[i] = ext_start(&objs[i]);
+	for (uint32_t s = 0; s < nt; s++)
+		if (pl_graph_collectable(g, s) && pl_trav_of(g, s) != PL_TRAV_INFERRED)
+			for (uint32_t e = g->off[s]; e < g->off[s + 1]; e++) {
+				uint32_t d = g->dst[e];
+				if (d >= nt && g->ext[d] != INT32_MAX)
+					g->ext[d]--;
+			}
+	g->ext_untracked = true;
+}
+
 struct pl_error *pl_graph_gc(struct pl_graph *g)
 {
 	free(g->ext);
@@ -1018,25 +1041,28 @@ struct pl_error *pl_graph_gc(struct pl_graph *g)
 		free(tent);
 		return pl_error(PL_E_NOMEM, "out of memory in the gc analysis");
 	}
-	/* update_refs: ext = refcnt */
-	for (uint32_t i = 0; i < g->n; i++) {
-		g->ext[i] = objs[i].refcnt > INT32_MAX ? INT32_MAX : (int32_t)objs[i].refcnt;
+	/* update_refs: ext = refcnt (of the tracked nodes: gc looks at no
+	 * other; pl_graph_ext_untracked does the rest when it is wanted) */
+	const uint32_t nt = g->ntracked;
+	for (uint32_t i = 0; i < nt; i++) {
+		g->ext[i] = ext_start(&objs[i]);
 		objs[i].flags &= (uint8_t)~PL_OF_UNREACHABLE;
-	}
-	for (uint32_t i = 0; i < g->ntracked; i++)
 		tent[i] = pl_graph_collectable(g, i);
+	}
+	g->ext_untracked = false;
 	/* subtract_refs. Only exact edges are subtracted: a guessed (inferred)
 	 * edge that is not a real reference would make a live object look
 	 * dead. Inferred edges still carry reachability below, which errs
 	 * towards alive. */
-	const uint32_t nte = g->off[g->ntracked];   /* the tracked nodes' edges */
-	for (uint32_t s = 0; s < g->ntracked; s++)
+	const uint32_t nte = g->off[nt];   /* the tracked nodes' edges */
+	for (uint32_t s = 0; s < nt; s++)
 		if (tent[s] && pl_trav_of(g, s) != PL_TRAV_INFERRED)
 			for (uint32_t e = g->off[s]; e < g->off[s + 1]; e++) {
-				if (e + GC_AHEAD * 2 < nte)   /* targets are all over */
+				if (e + GC_AHEAD * 2 < nte && g->dst[e + GC_AHEAD * 2] < nt)
 					__builtin_prefetch(&g->ext[g->dst[e + GC_AHEAD * 2]], 1);
-				if (g->ext[g->dst[e]] != INT32_MAX)
-					g->ext[g->dst[e]]--;
+				uint32_t d = g->dst[e];
+				if (d < nt && g->ext[d] != INT32_MAX)
+					g->ext[d]--;
 			}
 	/* move_unreachable: ext > 0 are roots; what they reach is alive.
 	 * Breadth first, so that a node's edges can be fetched ahead of

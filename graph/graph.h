@@ -32,7 +32,9 @@ struct pl_graph {
 	/* gc arithmetic (pl_graph_gc) */
 	int32_t *ext;            /* refcnt - references from collectable objects,
 	                          * saturated at INT32_MAX (immortal objects) */
-	bool gc_done;            /* pl_graph_gc ran: ext and unreachable are set */
+	bool gc_done;            /* pl_graph_gc ran: ext (of the tracked nodes)
+	                          * and unreachable are set */
+	bool ext_untracked;      /* pl_graph_ext_untracked ran: all of ext is */
 	uint32_t nunreachable;
 	uint64_t unreachable_bytes;
 	uint32_t nnegative;      /* objects with ext < 0 (damage or a missed edge) */
@@ -60,8 +62,11 @@ struct pl_error *pl_graph_reverse(struct pl_graph *g);
 /* Is node i one gc would examine in a full collection (generations 0-2,
  * not immortal)? */
 bool pl_graph_collectable(const struct pl_graph *g, uint32_t i);
-/* Reproduce gc.collect(2): ext refs, roots, the unreachable set. */
+/* Reproduce gc.collect(2): ext refs (of the gc-tracked nodes, the only
+ * ones gc looks at), roots, the unreachable set. */
 struct pl_error *pl_graph_gc(struct pl_graph *g);
+/* After pl_graph_gc: the untracked nodes' ext refs too (for an export). */
+void pl_graph_ext_untracked(struct pl_graph *g);
 /* Node id of an address, or PL_NONE. */
 uint32_t pl_graph_node(const struct pl_graph *g, uint64_t addr);
 

@@ -488,7 +488,8 @@ struct build {
 	struct pl_heap *h;
 	uint64_t n, cap;         /* edges in g->dst, its room */
 	struct pl_error *err;
-	uint64_t last_static_lo, last_static_hi;
+	struct { uint64_t lo, hi; } *statics;   /* statics_init */
+	size_t nstatics;
 	struct ahead ahead;
 	uint64_t *pend;          /* targets collected for the current batch */
 	uint32_t *pid;           /* their ids, UINT32_MAX: not known yet */
@@ -509,20 +510,52 @@ uint32_t pl_graph_node(const struct pl_graph *g, uint64_t addr)
 	return i < g->n ? i : PL_NONE;
 }
 
+/* The address ranges of the mapped ELF files, sorted and merged (the
+ * build asks for every object it adds); false when out of memory. */
+static bool statics_init(struct build *b)
+{
+	struct pl_program *p = b->h->p;
+	b->statics = malloc((p->nfiles ? p->nfiles : 1) * sizeof(*b->statics));
+	if (!b->statics)
+		return false;
+	size_t n = 0;
+	for (size_t i = 0; i < p->nfiles; i++) {
+		if (!p->files[i].elf || p->files[i].lo >= p->files[i].hi)
+			continue;
+		/* insertion sort by start: a few dozen files */
+		size_t k = n++;
+		for (; k > 0 && b->statics[k - 1].lo > p->files[i].lo; k--)
+			b->statics[k] = b->statics[k - 1];
+		b->statics[k].lo = p->files[i].lo;
+		b->statics[k].hi = p->files[i].hi;
+	}
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (m && b->statics[i].lo <= b->statics[m - 1].hi) {
+			if (b->statics[i].hi > b->statics[m - 1].hi)
+				b->statics[m - 1].hi = b->statics[i].hi;
+		} else {
+			b->statics[m++] = b->statics[i];
+		}
+	}
+	b->nstatics = m;
+	return true;
+}
+
 /* Is addr a file-backed or static object (libpython's .data: None, True,
  * static types)? Those are part of no one's size. */
-static bool is_static(struct build *b, uint64_t addr)
+static bool is_static(const struct build *b, uint64_t addr)
 {
-	if (b->last_static_hi && addr >= b->last_static_lo && addr < b->last_static_hi)
-		return true;
-	struct pl_program *p = b->h->p;
-	for (size_t i = 0; i < p->nfiles; i++)
-		if (p->files[i].elf && addr >= p->files[i].lo && addr < p->files[i].hi) {
-			b->last_static_lo = p->files[i].lo;
-			b->last_static_hi = p->files[i].hi;
-			return true;
-		}
-	return false;
+	/* the last range starting at or below addr */
+	size_t lo = 0, hi = b->nstatics;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (b->statics[mid].lo <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo && addr < b->statics[lo - 1].hi;
 }
 
 /* Add an object gc does not track, after checking it is one. */
@@ -535,7 +568,6 @@ static uint32_t add_untracked(struct build *b, uint64_t addr)
 	struct pl_type *t;
 	if ((addr & 7) || pl_obj_header(p, addr, &refcnt, &type) != 0 || !(t = pl_type_get(h, type)))
 		return PL_NONE;
-	t = &h->types[pl_addrmap_get(&h->type_index, type)];
 	struct pl_obj o = { .addr = addr, .refcnt = pl_refcnt_clamp(refcnt),
 			    .type = (uint32_t)(t - h->types), .gen = PL_GEN_UNTRACKED };
 	if (p->L.immortal_refcnt && (int32_t)(uint32_t)refcnt < 0)
@@ -721,6 +753,7 @@ static void build_free(struct build *b)
 	free(b->tc);
 	free(b->pend);
 	free(b->pid);
+	free(b->statics);
 	pl_graph_release(b->g);
 }
 
@@ -739,9 +772,13 @@ static struct pl_error *build(struct pl_heap *h, struct pl_graph *g, size_t stag
 	if (!staged)
 		pl_core_release_pages(h->p->core);
 	size_t cap = h->nobjs + 1024;
-	g->off = pl_big_resize(NULL, 0, (cap + 1) * sizeof(*g->off));
-	if (!g->off)
+	if (!statics_init(&b))
 		return pl_error(PL_E_NOMEM, "out of memory");
+	g->off = pl_big_resize(NULL, 0, (cap + 1) * sizeof(*g->off));
+	if (!g->off) {
+		free(b.statics);
+		return pl_error(PL_E_NOMEM, "out of memory");
+	}
 	g->off_bytes = (cap + 1) * sizeof(*g->off);
 	bool helper = pl_threads() > 1 && pthread_mutex_init(&b.ahead.mu, NULL) == 0;
 	if (helper && pthread_mutex_init(&b.ahead.core_mu, NULL) != 0) {
@@ -910,6 +947,7 @@ static struct pl_error *build(struct pl_heap *h, struct pl_graph *g, size_t stag
 	pipe_free(b.pipe);
 	free(b.pend);
 	free(b.pid);
+	free(b.statics);
 	for (size_t t = 0; t < b.ntc; t++) {
 		h->types[t].count += b.tc[t][0];
 		h->types[t].bytes += b.tc[t][1];

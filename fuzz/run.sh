@@ -2,9 +2,9 @@
 # Build the libFuzzer targets (clang) and run them.
 #
 #   fuzz/run.sh TARGET|all [SECONDS]   fuzz each for SECONDS (default 60)
-#   fuzz/run.sh regress [TARGET]       run the saved reproducers once each,
-#                                      strictly (PYLEAK_FUZZ_STRICT=1; those
-#                                      named ubsan-* without fuzz/ubsan.supp)
+#   fuzz/run.sh regress [TARGET]       run the saved reproducers once each
+#                                      (those named ubsan-* without
+#                                      fuzz/ubsan.supp)
 #   fuzz/run.sh build                  only build
 #
 # TARGET is fuzz_elfcore, fuzz_addrspace, fuzz_escape, fuzz_heap or
@@ -130,7 +130,7 @@ regress() {
 	local t f rc
 	for t in "$@"; do
 		[ -d "fuzz/regressions/$t" ] || continue
-		local env=(PYLEAK_FUZZ_STRICT=1)
+		local env=()
 		if [ "$t" = fuzz_heap ]; then
 			local core
 			core=$(heap_core)

@@ -1045,21 +1045,37 @@ static int32_t ext_start(const struct pl_obj *o)
 	return o->refcnt > INT32_MAX ? INT32_MAX : (int32_t)o->refcnt;
 }
 
+/* subtract_refs for the targets in [lo, hi): each exact edge from a
+ * collectable node (tent[s], or if tent is NULL pl_graph_collectable) takes
+ * one off its target's ext. Only exact edges are subtracted: a guessed
+ * (inferred) edge that is not a real reference would make a live object
+ * look dead. */
+static void subtract_refs(struct pl_graph *g, const uint8_t *tent, uint32_t lo, uint32_t hi)
+{
+	const uint32_t nt = g->ntracked;
+	const uint32_t nte = g->off[nt];   /* the tracked nodes' edges */
+	for (uint32_t s = 0; s < nt; s++)
+		if ((tent ? tent[s] : pl_graph_collectable(g, s)) && pl_trav_of(g, s) != PL_TRAV_INFERRED)
+			for (uint32_t e = g->off[s]; e < g->off[s + 1]; e++) {
+				if (e + GC_AHEAD * 2 < nte) {   /* targets are all over */
+					uint32_t a = g->dst[e + GC_AHEAD * 2];
+					if (a >= lo && a < hi)
+						__builtin_prefetch(&g->ext[a], 1);
+				}
+				uint32_t d = g->dst[e];
+				if (d >= lo && d < hi && g->ext[d] != INT32_MAX)
+					g->ext[d]--;
+			}
+}
+
 void pl_graph_ext_untracked(struct pl_graph *g)
 {
 	if (!g->gc_done || g->ext_untracked)
 		return;
 	const struct pl_obj *objs = g->h->objs;
-	const uint32_t nt = g->ntracked;
-	for (uint32_t i = nt; i < g->n; i++)
+	for (uint32_t i = g->ntracked; i < g->n; i++)
 		g->ext[i] = ext_start(&objs[i]);
-	for (uint32_t s = 0; s < nt; s++)
-		if (pl_graph_collectable(g, s) && pl_trav_of(g, s) != PL_TRAV_INFERRED)
-			for (uint32_t e = g->off[s]; e < g->off[s + 1]; e++) {
-				uint32_t d = g->dst[e];
-				if (d >= nt && g->ext[d] != INT32_MAX)
-					g->ext[d]--;
-			}
+	subtract_refs(g, NULL, g->ntracked, g->n);
 	g->ext_untracked = true;
 }
 
@@ -1088,20 +1104,9 @@ struct pl_error *pl_graph_gc(struct pl_graph *g)
 		tent[i] = pl_graph_collectable(g, i);
 	}
 	g->ext_untracked = false;
-	/* subtract_refs. Only exact edges are subtracted: a guessed (inferred)
-	 * edge that is not a real reference would make a live object look
-	 * dead. Inferred edges still carry reachability below, which errs
-	 * towards alive. */
-	const uint32_t nte = g->off[nt];   /* the tracked nodes' edges */
-	for (uint32_t s = 0; s < nt; s++)
-		if (tent[s] && pl_trav_of(g, s) != PL_TRAV_INFERRED)
-			for (uint32_t e = g->off[s]; e < g->off[s + 1]; e++) {
-				if (e + GC_AHEAD * 2 < nte && g->dst[e + GC_AHEAD * 2] < nt)
-					__builtin_prefetch(&g->ext[g->dst[e + GC_AHEAD * 2]], 1);
-				uint32_t d = g->dst[e];
-				if (d < nt && g->ext[d] != INT32_MAX)
-					g->ext[d]--;
-			}
+	/* Inferred edges, not subtracted, still carry reachability below,
+	 * which errs towards alive. */
+	subtract_refs(g, tent, 0, nt);
 	/* move_unreachable: ext > 0 are roots; what they reach is alive.
 	 * Breadth first, so that a node's edges can be fetched ahead of
 	 * their turn (a queue, not a stack: nodes are taken long after they

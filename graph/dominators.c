@@ -113,24 +113,28 @@ struct pl_error *pl_dominators(uint32_t n, const uint32_t *off, const uint32_t *
 			       uint32_t *idom, uint32_t *order, uint32_t *norder)
 {
 	return pl_dominators_idle(n, off, dst, roff, rsrc, roots, nroots, more, ctx, idom, order,
-				  norder, NULL);
+				  norder, NULL, NULL);
 }
 
 struct pl_error *pl_dominators_idle(uint32_t n, const uint32_t *off, const uint32_t *dst,
 				    const uint32_t *roff, const uint32_t *rsrc, const uint32_t *roots,
 				    size_t nroots, bool (*more)(void *ctx, uint32_t v), void *ctx,
 				    uint32_t *idom, uint32_t *order, uint32_t *norder,
-				    struct pl_idle *idle)
+				    struct pl_idle *idle, const struct pl_dom_scratch *scratch)
 {
+	const struct pl_dom_scratch none = { 0 };
+	const struct pl_dom_scratch *lent = scratch ? scratch : &none;
 	/* dfs numbers: 0 is the super-root, 1..N-1 reached nodes */
-	uint32_t *dfn = malloc(((size_t)n + 1) * sizeof(*dfn));
+	uint32_t *dfn = lent->dfn ? lent->dfn : malloc(((size_t)n + 2) * sizeof(*dfn));
 	uint32_t *vertex = malloc(((size_t)n + 2) * sizeof(*vertex));
 	uint32_t *parent = malloc(((size_t)n + 2) * sizeof(*parent));
 	uint32_t *semi = malloc(((size_t)n + 2) * sizeof(*semi));
-	uint32_t *ancestor = malloc(((size_t)n + 2) * sizeof(*ancestor));
-	uint32_t *label = malloc(((size_t)n + 2) * sizeof(*label));
-	uint32_t *cursor = malloc(((size_t)n + 2) * sizeof(*cursor));  /* DFS stack, then scratch */
-	bool *is_root = malloc(n ? n : 1);
+	uint32_t *ancestor = lent->ancestor ? lent->ancestor : malloc(((size_t)n + 2) * sizeof(*ancestor));
+	uint32_t *label = lent->label ? lent->label : malloc(((size_t)n + 2) * sizeof(*label));
+	/* DFS stack, then scratch */
+	uint32_t *cursor = lent->cursor ? lent->cursor : malloc(((size_t)n + 2) * sizeof(*cursor));
+	/* a bit per node */
+	uint64_t *is_root = malloc(((size_t)n / 64 + 1) * sizeof(*is_root));
 	struct pl_error *err = NULL;
 	/* dom starts as the DFS parent and parents are only read before the
 	 * NCA pass rewrites them: one array serves both */
@@ -146,10 +150,10 @@ struct pl_error *pl_dominators_idle(uint32_t n, const uint32_t *off, const uint3
 	/* roots are successors of the super-root: mark them (in zeroed
 	 * memory written before read: fresh zero pages read first would be
 	 * faulted twice, once more when a root is marked) */
-	memset(is_root, 0, n);
+	memset(is_root, 0, ((size_t)n / 64 + 1) * sizeof(*is_root));
 	for (size_t i = 0; i < nroots; i++)
 		if (roots[i] < n)
-			is_root[roots[i]] = true;
+			is_root[roots[i] / 64] |= (uint64_t)1 << (roots[i] % 64);
 	/* A node with one predecessor (and not a root) is dominated by it:
 	 * most of a heap's nodes. With no successors either (most str, int
 	 * and float objects) it dominates nothing: it is left out of the
@@ -157,7 +161,7 @@ struct pl_error *pl_dominators_idle(uint32_t n, const uint32_t *off, const uint3
 	 * is searched (ONE until reached), but its semidominator needs no
 	 * look at its predecessors. */
 	for (uint32_t v = 0; v < n; v++)
-		dfn[v] = roff[v + 1] - roff[v] != 1 || is_root[v] ? NONE
+		dfn[v] = roff[v + 1] - roff[v] != 1 || is_root[v / 64] >> (v % 64) & 1 ? NONE
 			 : off[v] == off[v + 1]                   ? SKIP
 								  : ONE;
 	uint32_t N = 1;
@@ -190,7 +194,7 @@ struct pl_error *pl_dominators_idle(uint32_t n, const uint32_t *off, const uint3
 			extra[nextra++] = v;
 		}
 		for (size_t i = 0; i < nextra; i++) {
-			is_root[extra[i]] = true;
+			is_root[extra[i] / 64] |= (uint64_t)1 << (extra[i] % 64);
 			dfn[extra[i]] = NONE;   /* from SKIP or ONE: a root now */
 		}
 		search(off, dst, extra, 0, nextra, dfn, vertex, parent, semi, cursor, order, n, &N);
@@ -207,7 +211,7 @@ struct pl_error *pl_dominators_idle(uint32_t n, const uint32_t *off, const uint3
 	for (uint32_t w = N - 1; w >= 1; w--) {
 		if (semi[w] == w) {   /* else one predecessor, the parent: semi is final */
 			uint32_t node = vertex[w];
-			if (is_root[node])
+			if (is_root[node / 64] >> (node % 64) & 1)
 				semi[w] = 0;
 			/* a type object has as many predecessors as instances: their
 			 * data is fetched ahead, in two stages, and the look stops
@@ -265,12 +269,16 @@ struct pl_error *pl_dominators_idle(uint32_t n, const uint32_t *off, const uint3
 	*norder = N - 1 + sk.ntail;
 out:
 	free(is_root);
-	free(dfn);
 	free(vertex);
 	free(parent);
 	free(semi);
-	free(ancestor);
-	free(label);
-	free(cursor);
+	if (dfn != lent->dfn)
+		free(dfn);
+	if (ancestor != lent->ancestor)
+		free(ancestor);
+	if (label != lent->label)
+		free(label);
+	if (cursor != lent->cursor)
+		free(cursor);
 	return err;
 }

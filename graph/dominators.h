@@ -31,12 +31,19 @@ struct pl_error *pl_dominators(uint32_t n, const uint32_t *off, const uint32_t *
 			       const uint32_t *roff, const uint32_t *rsrc, const uint32_t *roots,
 			       size_t nroots, bool (*more)(void *ctx, uint32_t v), void *ctx,
 			       uint32_t *idom, uint32_t *order, uint32_t *norder);
+/* Working memory the caller lends (memory it writes only later, so that
+ * the search needs fewer fresh pages): each pointer is NULL (allocated
+ * here) or an array of n + 2 elements whose contents are not kept. */
+struct pl_dom_scratch {
+	uint32_t *dfn, *ancestor, *label, *cursor;
+};
 /* The same; idle (or NULL): part of the work (the nodes left out of the
- * search) is offered there to a thread with nothing else to do. */
+ * search) is offered there to a thread with nothing else to do; scratch
+ * (or NULL) lends working memory. */
 struct pl_error *pl_dominators_idle(uint32_t n, const uint32_t *off, const uint32_t *dst,
 				    const uint32_t *roff, const uint32_t *rsrc, const uint32_t *roots,
 				    size_t nroots, bool (*more)(void *ctx, uint32_t v), void *ctx,
 				    uint32_t *idom, uint32_t *order, uint32_t *norder,
-				    struct pl_idle *idle);
+				    struct pl_idle *idle, const struct pl_dom_scratch *scratch);
 
 #endif

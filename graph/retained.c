@@ -28,7 +28,6 @@ struct children {
 	struct pl_retained *rt;
 	const uint32_t *order;
 	uint32_t n, norder;
-	bool nomem;
 };
 
 static void *children(void *arg)
@@ -36,8 +35,7 @@ static void *children(void *arg)
 	struct children *c = arg;
 	struct pl_retained *rt = c->rt;
 	uint32_t n = c->n;
-	/* written before read: fresh zero pages read first would each be
-	 * faulted twice (the zero page, then a copy) */
+	/* zeroed (it was the dominators' scratch) */
 	memset(rt->coff, 0, ((size_t)n + 2) * sizeof(*rt->coff));
 	/* counted one place on (coff[v + 2]), summed so that coff[v + 1] is
 	 * where v's children start; placing them moves it to where they end,
@@ -47,11 +45,6 @@ static void *children(void *arg)
 			rt->coff[rt->idom[c->order[i]] + 2]++;
 	for (uint32_t i = 0; i < n; i++)
 		rt->coff[i + 2] += rt->coff[i + 1];
-	rt->child = malloc(((size_t)rt->coff[n + 1] + 1) * sizeof(*rt->child));
-	if (!rt->child) {
-		c->nomem = true;
-		return NULL;
-	}
 	for (uint32_t i = 0; i < c->norder; i++)
 		if (rt->idom[c->order[i]] < n)
 			rt->child[rt->coff[rt->idom[c->order[i]] + 1]++] = c->order[i];
@@ -71,9 +64,13 @@ struct pl_error *pl_retained_compute(struct pl_graph *g, const uint32_t *roots, 
 	uint32_t n = g->n, norder = 0;
 	uint32_t *order = malloc(((size_t)n + 2) * sizeof(*order));
 	rt->idom = malloc(((size_t)n + 1) * sizeof(*rt->idom));
-	rt->retained = malloc(((size_t)n + 1) * sizeof(*rt->retained));
+	/* (n + 2: as the dominators' scratch, two arrays of n + 2) */
+	rt->retained = malloc(((size_t)n + 2) * sizeof(*rt->retained));
 	rt->coff = malloc(((size_t)n + 2) * sizeof(*rt->coff));
-	if (!order || !rt->idom || !rt->retained || !rt->coff) {
+	/* the tree's children are fewer than n + 1 (the super-root's and
+	 * unreached nodes' are not kept) */
+	rt->child = malloc(((size_t)n + 2) * sizeof(*rt->child));
+	if (!order || !rt->idom || !rt->retained || !rt->coff || !rt->child) {
 		err = nomem();
 		goto out;
 	}
@@ -83,16 +80,24 @@ struct pl_error *pl_retained_compute(struct pl_graph *g, const uint32_t *roots, 
 	if (idle) {
 		pl_idle_open(idle);
 		pl_idle_offer_pages(idle, rt->idom, ((size_t)n + 1) * sizeof(*rt->idom));
-		pl_idle_offer_pages(idle, rt->retained, ((size_t)n + 1) * sizeof(*rt->retained));
+		pl_idle_offer_pages(idle, rt->retained, ((size_t)n + 2) * sizeof(*rt->retained));
 		pl_idle_offer_pages(idle, rt->coff, ((size_t)n + 2) * sizeof(*rt->coff));
 	}
+	/* the search works in the memory of what is written after it: its
+	 * pages are fresh once, not twice */
+	const struct pl_dom_scratch scratch = {
+		.dfn = rt->child,
+		.ancestor = (uint32_t *)rt->retained,
+		.label = (uint32_t *)rt->retained + ((size_t)n + 2),
+		.cursor = rt->coff,
+	};
 	err = pl_dominators_idle(n, g->off, g->dst, g->roff, g->rsrc, roots, nroots,
-				 pl_roots_held_from_c, g, rt->idom, order, &norder, idle);
+				 pl_roots_held_from_c, g, rt->idom, order, &norder, idle, &scratch);
 	if (idle)
 		pl_idle_close(idle);
 	if (err)
 		goto out;
-	struct children c = { rt, order, n, norder, false };
+	struct children c = { rt, order, n, norder };
 	struct pl_beside b;
 	pl_beside_start(&b, children, &c);
 	/* retained: each reached node's own size (in node order, written
@@ -120,8 +125,6 @@ struct pl_error *pl_retained_compute(struct pl_graph *g, const uint32_t *roots, 
 	}
 	rt->reachable_objects = norder;
 	pl_beside_wait(&b);
-	if (c.nomem)
-		err = nomem();
 out:
 	free(order);
 	if (idle)   /* (on every way out: the idle thread waits for it) */

@@ -207,7 +207,7 @@ START_TEST(idle_thread)
 		pthread_t tid;
 		ck_assert_int_eq(pthread_create(&tid, NULL, take, &t), 0);
 		ck_assert(pl_dominators_idle(g.n, g.off, g.dst, g.roff, g.rsrc, g.roots, g.nroots, NULL,
-					     NULL, idom2, order2, &n2, &idle) == NULL);
+					     NULL, idom2, order2, &n2, &idle, NULL) == NULL);
 		int st = atomic_load(&idle.job);
 		ck_assert(st == PL_JOB_DONE || st == PL_JOB_OWNER);
 		by_thread += st == PL_JOB_DONE;

@@ -863,7 +863,7 @@ static struct pl_idx_chunk *index_chunk(struct pl_heap *h, uint64_t addr)
 /* The slot for addr in chunk ch, its part written (to 0) if it never was. */
 static uint32_t *chunk_slot(struct pl_idx_chunk *ch, uint64_t addr)
 {
-	uint32_t k = (uint32_t)(addr >> 4) & ((1u << PL_IDX_CHUNK_BITS) - 1);
+	uint32_t k = (uint32_t)(addr >> PL_IDX_GRAIN_BITS) & ((1u << PL_IDX_CHUNK_BITS) - 1);
 	uint64_t part = (uint64_t)1 << (k >> PL_IDX_PART_BITS);
 	if (!(ch->written & part)) {
 		ch->written |= part;
@@ -933,8 +933,8 @@ bool pl_heap_reserve(struct pl_heap *h, size_t n)
 	size_t cap = h->capobjs ? h->capobjs + h->capobjs / 2 : 65536;
 	if (cap < n)
 		cap = n;
-	if (cap >= UINT32_MAX - 1)
-		cap = UINT32_MAX - 2;
+	if (cap >= PL_IDX_ID - 1)   /* 1 + an index fits in a slot */
+		cap = PL_IDX_ID - 1;
 	if (cap < n)
 		return false;
 	struct pl_obj *o = pl_big_resize(h->objs, h->capobjs * sizeof(*o), cap * sizeof(*o));
@@ -953,9 +953,24 @@ uint32_t pl_heap_add(struct pl_heap *h, const struct pl_obj *o, bool *dup)
 	if (pl_heap_direct(o->addr)) {
 		if (!(dslot = direct_slot(h, o->addr)))
 			return UINT32_MAX;
-		if (*dslot) {
+		uint32_t s = *dslot;
+		if (pl_idx_holds(s, o->addr)) {
 			*dup = true;
-			return *dslot - 1;
+			return (s & PL_IDX_ID) - 1;
+		}
+		if (s & PL_IDX_ID)   /* the other 16 bytes have one: hashed */
+			s |= PL_IDX_SHARED;
+		if (s & PL_IDX_SHARED) {   /* it may be hashed already */
+			if (!(hslot = hashed_slot(h, o->addr, &tag)))
+				return UINT32_MAX;
+			if (*hslot != UINT32_MAX) {
+				*dup = true;
+				return *hslot;
+			}
+			if (s & PL_IDX_ID)
+				dslot = NULL;   /* (marked shared below, once added) */
+			else
+				hslot = NULL;   /* the slot is free: there */
 		}
 	} else {
 		if (!(hslot = hashed_slot(h, o->addr, &tag)))
@@ -970,18 +985,20 @@ uint32_t pl_heap_add(struct pl_heap *h, const struct pl_obj *o, bool *dup)
 	uint32_t id = (uint32_t)h->nobjs++;
 	h->objs[id] = *o;
 	if (dslot) {
-		*dslot = id + 1;
+		*dslot = (id + 1) | pl_idx_half(o->addr) | (*dslot & PL_IDX_SHARED);
 	} else {
 		*hslot = id;
 		*tag = itag(o->addr);
 		h->icount++;
+		if (pl_heap_direct(o->addr))
+			*direct_slot(h, o->addr) |= PL_IDX_SHARED;   /* made above */
 	}
 	return id;
 }
 
-/* Number the n objects whose direct slots hold a mark (1 + generation) in
- * address order: objs[id] gets the address and generation, the slot id + 1.
- * false when out of memory. */
+/* Number the n objects whose direct slots hold a mark (1 + generation, and
+ * the half) in address order: objs[id] gets the address and generation,
+ * the slot id + 1. false when out of memory. */
 static bool index_number(struct pl_heap *h, size_t n)
 {
 	if (!h->objs && !(h->objs = pl_big_resize(NULL, 0, n * sizeof(*h->objs))))
@@ -1009,9 +1026,12 @@ static bool index_number(struct pl_heap *h, size_t n)
 						continue;
 					if (id == n)
 						return false;
-					h->objs[id] = (struct pl_obj){ .addr = base | (uint64_t)s << 4,
-								       .gen = (uint8_t)(c[s] - 1) };
-					c[s] = (uint32_t)++id;
+					uint32_t half = c[s] & PL_IDX_HIGH;
+					h->objs[id] = (struct pl_obj){
+						.addr = base | (uint64_t)s << PL_IDX_GRAIN_BITS |
+							(half ? 16 : 0),
+						.gen = (uint8_t)((c[s] & PL_IDX_ID) - 1) };
+					c[s] = (uint32_t)++id | half;
 				}
 			}
 		}
@@ -1045,7 +1065,8 @@ static void reindex_hashed(struct pl_heap *h)
 	h->icount = 0;
 	for (size_t i = 0; i < h->nobjs; i++) {
 		uint64_t a = h->objs[i].addr;
-		if (pl_heap_direct(a))
+		const uint32_t *d = pl_heap_direct(a) ? pl_heap_dslot(h, a) : NULL;
+		if (d && pl_idx_holds(*d, a))
 			continue;
 		size_t s = islot(h, a);
 		while (h->islots[s] != UINT32_MAX)
@@ -1089,10 +1110,16 @@ bool pl_heap_sort(struct pl_heap *h)
 		memcpy(h->objs, from, n * sizeof(*from));
 	free(tmp);
 	free(count);
-	/* the ids changed: so do the index's slots */
-	for (size_t i = 0; i < n; i++)
-		if (pl_heap_direct(h->objs[i].addr))
-			*(uint32_t *)pl_heap_dslot(h, h->objs[i].addr) = (uint32_t)i + 1;
+	/* the ids changed: so do the index's slots (those of the objects
+	 * there: the other half's are hashed) */
+	for (size_t i = 0; i < n; i++) {
+		uint64_t a = h->objs[i].addr;
+		if (!pl_heap_direct(a))
+			continue;
+		uint32_t *s = (uint32_t *)pl_heap_dslot(h, a);
+		if (pl_idx_holds(*s, a))
+			*s = (uint32_t)(i + 1) | (*s & ~PL_IDX_ID);
+	}
 	reindex_hashed(h);   /* the few other addresses */
 	return true;
 }
@@ -1302,8 +1329,11 @@ static void heap_truncate(struct pl_heap *h, size_t before)
 		const struct pl_obj *o = &h->objs[i];
 		uncount(h, o);
 		h->gen_objects[o->gen]--;
-		if (pl_heap_direct(o->addr))
-			*(uint32_t *)pl_heap_dslot(h, o->addr) = 0;
+		if (pl_heap_direct(o->addr)) {
+			uint32_t *s = (uint32_t *)pl_heap_dslot(h, o->addr);
+			if (pl_idx_holds(*s, o->addr))   /* (else hashed) */
+				*s &= PL_IDX_SHARED;
+		}
 	}
 	h->nobjs = before;
 	reindex_hashed(h);   /* open addressing has no delete */
@@ -1866,16 +1896,19 @@ static void mark_part(struct mark *m)
 			uint64_t a = (all[i + MARK_AHEAD] & ~(uint64_t)15) + head;
 			struct pl_idx_chunk *ch;
 			if (mark_mine(m, a) && pl_heap_direct(a) && (ch = made_chunk(h, a)))
-				__builtin_prefetch(&ch->slots[(a >> 4) & ((1u << PL_IDX_CHUNK_BITS) - 1)], 1);
+				__builtin_prefetch(&ch->slots[(a >> PL_IDX_GRAIN_BITS) &
+							      ((1u << PL_IDX_CHUNK_BITS) - 1)], 1);
 		}
 		uint64_t addr = (all[i] & ~(uint64_t)15) + head;
 		if (!mark_mine(m, addr))
 			continue;
 		struct pl_idx_chunk *ch = pl_heap_direct(addr) ? made_chunk(h, addr) : NULL;
 		uint32_t *s = ch ? chunk_slot(ch, addr) : NULL;
-		m->ok = s && !*s;   /* a mark already: on two lists */
+		/* a mark already: on two lists (or two gc objects in 32 bytes,
+		 * which a sound core does not have) */
+		m->ok = s && !*s;
 		if (m->ok)
-			*s = (uint32_t)(all[i] & 15) + 1;
+			*s = ((uint32_t)(all[i] & 15) + 1) | pl_idx_half(addr);
 	}
 }
 

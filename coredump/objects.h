@@ -83,7 +83,7 @@ static inline uint32_t pl_refcnt_clamp(int64_t rc)
  * 200 MB, touched only as used), so that pl_type pointers stay valid. */
 #define PL_MAX_TYPES (1u << 20)
 
-/* A chunk of the direct index, and which of its 64 parts (a page each)
+/* A chunk of the direct index, and which of its 32 parts (a page each)
  * were written: a part never written holds no object, and is not read (a
  * fresh page read first is faulted twice: the zero page, then a copy) */
 struct pl_idx_chunk {
@@ -97,12 +97,16 @@ struct pl_heap {
 	size_t ntypes, captypes;
 	bool types_full;
 	struct pl_addrmap type_index;     /* type addr -> index */
-	/* object addr -> 1 + index in objs (0: none). pymalloc and malloc
-	 * align objects to 16 bytes, so nearly all addresses index directly: a
-	 * directory over the 48-bit address space (bits 47..32, then 31..20)
-	 * names a chunk of 64 K slots per MiB, made when first written; its
-	 * untouched pages cost nothing. Neighbours in memory share cache lines,
-	 * and a lookup never compares keys. */
+	/* object addr -> index in objs. pymalloc and malloc align objects to
+	 * 16 bytes, so nearly all addresses index directly: a directory over
+	 * the 48-bit address space (bits 47..32, then 31..20) names a chunk of
+	 * 32 K slots per MiB, one per 32 bytes, made when first written; its
+	 * untouched pages cost nothing. A slot holds 1 + the index of the
+	 * object there (0: none) and which 16 bytes of the 32 it starts at; a
+	 * second object in the same 32 bytes (two 16-byte objects side by
+	 * side; gc objects, with their gc head, are 32 bytes at least) goes to
+	 * the hashed part, and the slot says so. Neighbours in memory share
+	 * cache lines, and a lookup never compares keys. */
 	struct pl_idx_chunk **idir;
 	/* the chunks, cut from one reservation over as many MiB as the
 	 * address space touches (its untouched pages cost nothing, and it is
@@ -110,8 +114,9 @@ struct pl_heap {
 	uint8_t *ipool;
 	size_t ipool_size, ipool_used;
 	bool ipool_tried;
-	/* other addresses (8-byte aligned static objects, or above 2^48): open
-	 * addressing over slots that hold indices, keys compared via objs */
+	/* other addresses (8-byte aligned static objects, or above 2^48, and
+	 * the second object of a direct slot's 32 bytes): open addressing over
+	 * slots that hold indices, keys compared via objs */
 	uint32_t *islots;
 	uint16_t *itags;                  /* 16 more hash bits per slot */
 	size_t icap, icount;
@@ -180,24 +185,43 @@ void pl_heap_release(struct pl_heap *h);
 
 #define PL_IDX_L1_BITS 16
 #define PL_IDX_L2_BITS 12
-#define PL_IDX_CHUNK_BITS 16   /* slots per chunk: 16-byte granules of 1 MiB */
+#define PL_IDX_GRAIN_BITS 5    /* a slot per 32 bytes */
+#define PL_IDX_CHUNK_BITS 15   /* slots per chunk: 32-byte granules of 1 MiB */
 #define PL_IDX_PART_BITS 10    /* slots per part of a chunk: 4 KiB */
+/* a slot: 1 + the object's index, the object's half of the 32 bytes, and
+ * whether another object there is in the hashed part */
+#define PL_IDX_ID ((1u << 30) - 1)
+#define PL_IDX_SHARED (1u << 30)
+#define PL_IDX_HIGH (1u << 31)
 
 static inline bool pl_heap_direct(uint64_t addr)
 {
 	return (addr & 15) == 0 && addr >> 48 == 0;
 }
 
-/* The direct slot of addr, or NULL when its part of a chunk was never
- * written (then no object is there). */
+/* The high-half bit a slot has for an object at addr */
+static inline uint32_t pl_idx_half(uint64_t addr)
+{
+	return (uint32_t)(addr >> 4 & 1) << 31;
+}
+
+/* The direct slot of addr's 32 bytes, or NULL when its part of a chunk was
+ * never written (then no object is there). */
 static inline const uint32_t *pl_heap_dslot(const struct pl_heap *h, uint64_t addr)
 {
 	const struct pl_idx_chunk *l2 = h->idir ? h->idir[addr >> 32] : NULL;
 	if (!l2)
 		return NULL;
 	const struct pl_idx_chunk *c = &l2[(addr >> 20) & ((1u << PL_IDX_L2_BITS) - 1)];
-	uint32_t k = (uint32_t)(addr >> 4) & ((1u << PL_IDX_CHUNK_BITS) - 1);
+	uint32_t k = (uint32_t)(addr >> PL_IDX_GRAIN_BITS) & ((1u << PL_IDX_CHUNK_BITS) - 1);
 	return c->written >> (k >> PL_IDX_PART_BITS) & 1 ? &c->slots[k] : NULL;
+}
+
+/* Whether slot value s is the object at addr (then its index is
+ * (s & PL_IDX_ID) - 1) */
+static inline bool pl_idx_holds(uint32_t s, uint64_t addr)
+{
+	return (s & PL_IDX_ID) && (s & PL_IDX_HIGH) == pl_idx_half(addr);
 }
 
 uint32_t pl_heap_find_hashed(const struct pl_heap *h, uint64_t addr);
@@ -207,7 +231,13 @@ static inline uint32_t pl_heap_find(const struct pl_heap *h, uint64_t addr)
 {
 	if (__builtin_expect(pl_heap_direct(addr), 1)) {
 		const uint32_t *s = pl_heap_dslot(h, addr);
-		return s ? *s - 1 : UINT32_MAX;
+		if (!s)
+			return UINT32_MAX;
+		uint32_t v = *s;
+		if (pl_idx_holds(v, addr))
+			return (v & PL_IDX_ID) - 1;
+		if (!(v & PL_IDX_SHARED))
+			return UINT32_MAX;
 	}
 	return pl_heap_find_hashed(h, addr);
 }

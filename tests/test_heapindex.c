@@ -1,8 +1,8 @@
 /* The address -> object index of a heap (coredump/objects.c), against a
  * model: objects at random addresses of every kind the index treats apart
  * (16-byte aligned ones in the direct map: dense, scattered, and 16-byte
- * objects side by side; 8-byte aligned ones and addresses above 2^48 in the
- * hashed part),
+ * objects side by side, two to a slot of 32 bytes, the second of them
+ * hashed; 8-byte aligned ones and addresses above 2^48 in the hashed part),
  * duplicates, near misses, and the renumbering in address order the census
  * ends with. */
 #include "config.h"
@@ -93,6 +93,10 @@ START_TEST(index_against_model)
 	ck_assert_uint_eq(h.nobjs, N);
 	/* near misses and never-written chunks */
 	qsort(addrs, N, sizeof(*addrs), cmp_u64);
+	size_t pairs = 0;   /* two objects in a slot's 32 bytes: one hashed */
+	for (size_t i = 1; i < N; i++)
+		pairs += (addrs[i] & 31) == 16 && addrs[i - 1] == addrs[i] - 16;
+	ck_assert_uint_gt(pairs, 1000);
 	for (size_t i = 0; i < N; i++) {
 		static const int64_t d[] = { -16, -8, 8, 16, 4096 };
 		for (size_t k = 0; k < 5; k++) {

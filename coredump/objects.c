@@ -948,7 +948,7 @@ bool pl_heap_reserve(struct pl_heap *h, size_t n)
 uint32_t pl_heap_add(struct pl_heap *h, const struct pl_obj *o, bool *dup)
 {
 	*dup = false;
-	uint32_t *dslot = NULL, *hslot = NULL;
+	uint32_t *dslot = NULL, *hslot = NULL, *shared = NULL;
 	uint16_t *tag = NULL;
 	if (pl_heap_direct(o->addr)) {
 		if (!(dslot = direct_slot(h, o->addr)))
@@ -958,19 +958,21 @@ uint32_t pl_heap_add(struct pl_heap *h, const struct pl_obj *o, bool *dup)
 			*dup = true;
 			return (s & PL_IDX_ID) - 1;
 		}
-		if (s & PL_IDX_ID)   /* the other 16 bytes have one: hashed */
-			s |= PL_IDX_SHARED;
-		if (s & PL_IDX_SHARED) {   /* it may be hashed already */
+		/* another object in these 32 bytes, now or before: addr may be
+		 * hashed already */
+		if (s & (PL_IDX_ID | PL_IDX_SHARED)) {
 			if (!(hslot = hashed_slot(h, o->addr, &tag)))
 				return UINT32_MAX;
 			if (*hslot != UINT32_MAX) {
 				*dup = true;
 				return *hslot;
 			}
-			if (s & PL_IDX_ID)
-				dslot = NULL;   /* (marked shared below, once added) */
-			else
-				hslot = NULL;   /* the slot is free: there */
+			if (s & PL_IDX_ID) {   /* taken: hashed, the slot marked shared */
+				shared = dslot;
+				dslot = NULL;
+			} else {               /* free: there */
+				hslot = NULL;
+			}
 		}
 	} else {
 		if (!(hslot = hashed_slot(h, o->addr, &tag)))
@@ -990,8 +992,8 @@ uint32_t pl_heap_add(struct pl_heap *h, const struct pl_obj *o, bool *dup)
 		*hslot = id;
 		*tag = itag(o->addr);
 		h->icount++;
-		if (pl_heap_direct(o->addr))
-			*direct_slot(h, o->addr) |= PL_IDX_SHARED;   /* made above */
+		if (shared)
+			*shared |= PL_IDX_SHARED;
 	}
 	return id;
 }

@@ -13,6 +13,17 @@
 #define DOM_AHEAD 8     /* predecessors whose data is fetched ahead */
 #define PROBE_LAST 16   /* more predecessors: the last one is looked at first */
 
+/* is_root: a bit per node */
+static void bit_set(uint64_t *bits, uint32_t v)
+{
+	bits[v / 64] |= (uint64_t)1 << (v % 64);
+}
+
+static bool bit_test(const uint64_t *bits, uint32_t v)
+{
+	return bits[v / 64] >> (v % 64) & 1;
+}
+
 /* Path compression on the forest of processed vertices (dfs numbers): after
  * it, label[v] is the vertex of least semi on the path from v up to (not
  * including) the root of its tree. Iterative, with an explicit stack. */
@@ -153,7 +164,7 @@ struct pl_error *pl_dominators_idle(uint32_t n, const uint32_t *off, const uint3
 	memset(is_root, 0, ((size_t)n / 64 + 1) * sizeof(*is_root));
 	for (size_t i = 0; i < nroots; i++)
 		if (roots[i] < n)
-			is_root[roots[i] / 64] |= (uint64_t)1 << (roots[i] % 64);
+			bit_set(is_root, roots[i]);
 	/* A node with one predecessor (and not a root) is dominated by it:
 	 * most of a heap's nodes. With no successors either (most str, int
 	 * and float objects) it dominates nothing: it is left out of the
@@ -161,7 +172,7 @@ struct pl_error *pl_dominators_idle(uint32_t n, const uint32_t *off, const uint3
 	 * is searched (ONE until reached), but its semidominator needs no
 	 * look at its predecessors. */
 	for (uint32_t v = 0; v < n; v++)
-		dfn[v] = roff[v + 1] - roff[v] != 1 || is_root[v / 64] >> (v % 64) & 1 ? NONE
+		dfn[v] = roff[v + 1] - roff[v] != 1 || bit_test(is_root, v) ? NONE
 			 : off[v] == off[v + 1]                   ? SKIP
 								  : ONE;
 	uint32_t N = 1;
@@ -194,7 +205,7 @@ struct pl_error *pl_dominators_idle(uint32_t n, const uint32_t *off, const uint3
 			extra[nextra++] = v;
 		}
 		for (size_t i = 0; i < nextra; i++) {
-			is_root[extra[i] / 64] |= (uint64_t)1 << (extra[i] % 64);
+			bit_set(is_root, extra[i]);
 			dfn[extra[i]] = NONE;   /* from SKIP or ONE: a root now */
 		}
 		search(off, dst, extra, 0, nextra, dfn, vertex, parent, semi, cursor, order, n, &N);
@@ -211,7 +222,7 @@ struct pl_error *pl_dominators_idle(uint32_t n, const uint32_t *off, const uint3
 	for (uint32_t w = N - 1; w >= 1; w--) {
 		if (semi[w] == w) {   /* else one predecessor, the parent: semi is final */
 			uint32_t node = vertex[w];
-			if (is_root[node / 64] >> (node % 64) & 1)
+			if (bit_test(is_root, node))
 				semi[w] = 0;
 			/* a type object has as many predecessors as instances: their
 			 * data is fetched ahead, in two stages, and the look stops

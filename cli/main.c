@@ -182,8 +182,12 @@ int main(int argc, char **argv)
 	if (rc)
 		return rc < 0 ? 0 : rc;
 
+	/* every command but stacks (without --tasks) and info --layout reads
+	 * the whole heap */
+	bool stacks_only = !strcmp(c.command, "stacks") && !c.tasks;
 	struct pl_options opt = {
 		.exe = c.exe, .sysroot = c.sysroot, .debug_dirs = c.debug_dirs, .force = c.force,
+		.read_all = !stacks_only && !(!strcmp(c.command, "info") && c.layout),
 	};
 	if (!strcmp(c.command, "diff"))
 		return diff(&c, &opt);

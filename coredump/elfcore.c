@@ -7,6 +7,8 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,10 +30,14 @@ static uint32_t rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v;
 static uint64_t rd64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
 static uint16_t rd16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
 
+static void fill_stop(const struct pl_core *c);
+
 void pl_core_free(struct pl_core *c)
 {
 	if (!c)
 		return;
+	fill_stop(c);
+	free(c->filler);
 	for (size_t i = 0; i < c->nfiles; i++)
 		free(c->files[i].path);
 	free(c->files);
@@ -414,9 +420,66 @@ static bool file_pages(const struct pl_core *c)
 	return c->owns_map && !c->compression && c->map;
 }
 
+struct pl_core_filler {
+	pthread_t tid;
+	_Atomic bool running;
+	_Atomic bool stop;
+	const uint8_t *map;
+	size_t size;
+};
+
+#define FILL_STEP ((size_t)8 << 20)   /* bytes mapped in at a time */
+
+#ifdef MADV_POPULATE_READ
+static void *fill_thread(void *arg)
+{
+	struct pl_core_filler *f = arg;
+	for (size_t off = 0; off < f->size; off += FILL_STEP) {
+		if (atomic_load_explicit(&f->stop, memory_order_relaxed))
+			break;
+		size_t len = f->size - off < FILL_STEP ? f->size - off : FILL_STEP;
+		/* (one that fails, an old kernel, does nothing: stop) */
+		if (madvise((void *)(f->map + off), len, MADV_POPULATE_READ) != 0 && errno == EINVAL)
+			break;
+	}
+	return NULL;
+}
+#endif
+
+void pl_core_fill_start(struct pl_core *c)
+{
+#ifdef MADV_POPULATE_READ
+	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+	if (!file_pages(c) || c->filler || pages <= 0 || page <= 0 ||
+	    c->size > (uint64_t)pages * (uint64_t)page / 2)
+		return;
+	struct pl_core_filler *f = calloc(1, sizeof(*f));
+	if (!f)
+		return;
+	f->map = c->map;
+	f->size = c->size;
+	f->running = pthread_create(&f->tid, NULL, fill_thread, f) == 0;
+	c->filler = f;
+#else
+	(void)c;
+#endif
+}
+
+static void fill_stop(const struct pl_core *c)
+{
+	struct pl_core_filler *f = c->filler;
+	/* (a second caller meanwhile goes on: the pages it gives back may be
+	 * mapped in again, which changes no data) */
+	if (!f || !atomic_exchange(&f->running, false))
+		return;
+	atomic_store_explicit(&f->stop, true, memory_order_relaxed);
+	pthread_join(f->tid, NULL);
+}
+
 /* Give back the first n bytes' pages of the core's data. */
 static void release(const struct pl_core *c, size_t n)
 {
+	fill_stop(c);
 	if (file_pages(c) && n)
 		madvise((void *)c->map, n, MADV_DONTNEED);
 }

@@ -33,6 +33,8 @@ struct pl_core_file {      /* one NT_FILE entry */
 	char *path;
 };
 
+struct pl_core_filler;
+
 struct pl_core {
 	char *path;
 	const uint8_t *map;
@@ -72,6 +74,8 @@ struct pl_core {
 	bool has_siginfo;
 	int32_t sig_signo, sig_code, sig_errno;
 	uint64_t sig_addr;
+
+	struct pl_core_filler *filler;   /* pl_core_fill_start's thread, if any */
 };
 
 /* Open and parse a core; a compressed one is decompressed in memory. On
@@ -89,6 +93,13 @@ void pl_core_free(struct pl_core *core);
 void pl_core_release_pages(const struct pl_core *c);
 /* The same for the core's pages before `data` (a pointer into its data). */
 void pl_core_release_below(const struct pl_core *c, const void *data);
+/* For a reader about to read the whole core (a census): map its pages in
+ * (from the page cache, or the disk) on a thread of its own, meanwhile,
+ * front to back. Nothing for a decompressed core, or one larger than half
+ * the machine's memory, or where the system cannot. The thread stops (is
+ * waited for) before any of the core's pages are given back, and when the
+ * core is freed. */
+void pl_core_fill_start(struct pl_core *c);
 /* Map in (from the page cache) the pages of the core's data from `from`
  * to `to` (pointers into it), for a reader about to read them; nothing
  * for a decompressed core or where the system cannot. */

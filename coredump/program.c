@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "dwarf.h"
+#include "objects.h"
 
 void pl_warn(struct pl_program *p, const char *fmt, ...)
 {
@@ -822,5 +823,8 @@ struct pl_error *pl_program_open(const char *core_path, const struct pl_options 
 	struct pl_error *err = pl_core_open(core_path, &core);
 	if (err)
 		return err;
+	/* (the set-up reads little of the core: its pages come in beside it) */
+	if (opt->read_all && pl_threads() > 1)
+		pl_core_fill_start(core);
 	return pl_program_open_core(core, opt, out);
 }

@@ -41,6 +41,8 @@ struct pl_options {
 	const char *sysroot;      /* --sysroot */
 	const char **debug_dirs;  /* --debug-dir (NULL-terminated), searched first */
 	bool force;               /* proceed past truncation / mid-GC */
+	bool read_all;            /* the whole heap will be read (a census): the
+	                           * core's pages are mapped in meanwhile */
 };
 
 struct pl_warning {

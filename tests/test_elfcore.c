@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "coredump/elfcore.h"
@@ -220,6 +221,8 @@ START_TEST(valid_segments)
 	ck_assert(!c->owns_map);
 	ck_assert_uint_eq(c->nsegs, 4);
 	ck_assert_uint_eq(c->missing_bytes, 0);
+	pl_core_fill_start(c);   /* not a file's pages: nothing to map in */
+	ck_assert_ptr_null(c->filler);
 
 	const struct pl_core_segment *s = &c->segs[0];
 	ck_assert_uint_eq(s->vaddr, 0x400000);
@@ -639,6 +642,23 @@ START_TEST(open_from_file)
 	ck_assert_uint_eq(c->nthreads, 3);
 	ck_assert_uint_eq(c->nsegs, 4);
 	ck_assert_str_eq(c->files[2].path, std_files[2].name);
+	/* its pages mapped in on a thread, which stops before any are given
+	 * back; the data is the file's throughout */
+	pl_core_fill_start(c);
+#ifdef MADV_POPULATE_READ
+	ck_assert_ptr_nonnull(c->filler);
+#endif
+	struct pl_core_filler *filler = c->filler;
+	pl_core_fill_start(c);   /* once only */
+	ck_assert_ptr_eq(c->filler, filler);
+	pl_core_release_pages(c);
+	ck_assert_mem_eq(c->map, img, size);
+	pl_core_release_pages(c);
+	pl_core_free(c);
+	/* and when it is freed first */
+	err = pl_core_open(path, &c);
+	ck_assert_msg(err == NULL, "%s", err ? err->msg : "");
+	pl_core_fill_start(c);
 	pl_core_free(c);
 
 	/* a file that is not a core: the error names the path */

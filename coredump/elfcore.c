@@ -424,31 +424,23 @@ struct pl_core_filler {
 	pthread_t tid;
 	_Atomic bool running;
 	_Atomic bool stop;
-	const uint8_t *map;
-	size_t size;
+	const struct pl_core *core;
 };
 
 #define FILL_STEP ((size_t)8 << 20)   /* bytes mapped in at a time */
 
-#ifdef MADV_POPULATE_READ
 static void *fill_thread(void *arg)
 {
 	struct pl_core_filler *f = arg;
-	for (size_t off = 0; off < f->size; off += FILL_STEP) {
-		if (atomic_load_explicit(&f->stop, memory_order_relaxed))
-			break;
-		size_t len = f->size - off < FILL_STEP ? f->size - off : FILL_STEP;
-		/* (one that fails, an old kernel, does nothing: stop) */
-		if (madvise((void *)(f->map + off), len, MADV_POPULATE_READ) != 0 && errno == EINVAL)
-			break;
-	}
+	const uint8_t *m = f->core->map, *end = m + f->core->size;
+	for (; m < end && !atomic_load_explicit(&f->stop, memory_order_relaxed); m += FILL_STEP)
+		pl_core_populate(f->core, m, (size_t)(end - m) < FILL_STEP ? end : m + FILL_STEP);
 	return NULL;
 }
-#endif
 
 void pl_core_fill_start(struct pl_core *c)
 {
-#ifdef MADV_POPULATE_READ
+#ifdef MADV_POPULATE_READ   /* (else pl_core_populate does nothing) */
 	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
 	if (!file_pages(c) || c->filler || pages <= 0 || page <= 0 ||
 	    c->size > (uint64_t)pages * (uint64_t)page / 2)
@@ -456,8 +448,7 @@ void pl_core_fill_start(struct pl_core *c)
 	struct pl_core_filler *f = calloc(1, sizeof(*f));
 	if (!f)
 		return;
-	f->map = c->map;
-	f->size = c->size;
+	f->core = c;
 	f->running = pthread_create(&f->tid, NULL, fill_thread, f) == 0;
 	c->filler = f;
 #else

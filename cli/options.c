@@ -15,7 +15,7 @@ void pl_cli_usage(FILE *out)
 	fputs(
 "Usage: pyleak-core [COMMAND] CORE [EXECUTABLE] [ADDR] [OPTIONS]\n"
 "       pyleak-core diff OLD NEW [EXECUTABLE]\n"
-"       pyleak-core triage CORE... [--exe EXE] [--jobs N] [--format FMT]\n"
+"       pyleak-core triage CORE... [--exe EXE] [--jobs N] [--timeout S] [--format FMT]\n"
 "\n"
 "Read the ELF core dump of a CPython process and explain what holds its memory.\n"
 "EXECUTABLE is the python binary that produced the core; when omitted it is\n"
@@ -45,7 +45,7 @@ void pl_cli_usage(FILE *out)
 "  diff OLD NEW [EXECUTABLE]\n"
 "            what grew between two cores of one program: count and bytes per type\n"
 "            (objgraph's show_growth) and the containers that grew, by path\n"
-"  triage CORE... [--exe EXE] [--jobs N]\n"
+"  triage CORE... [--exe EXE] [--jobs N] [--timeout S]\n"
 "            one record per core (signal, crashing thread's stack, gc state, top\n"
 "            suspects, or the error), then the cores grouped by signature\n"
 "\n"
@@ -69,6 +69,8 @@ void pl_cli_usage(FILE *out)
 "      --exe=EXE        the executable (triage: for every core; otherwise the same as\n"
 "                       the EXECUTABLE argument)\n"
 "      --jobs=N         triage: read N cores at a time (separate processes)\n"
+"      --timeout=S      triage: stop a reader after S seconds; its core gets an\n"
+"                       error record (exit 11) and the batch goes on\n"
 "      --retained       types: add retained bytes (builds the whole graph)\n"
 "      --min-share=PCT  report: a leak suspect retains at least PCT% of the\n"
 "                       reachable heap (default 10)\n"
@@ -103,7 +105,7 @@ static bool parse_format(const char *s, enum pl_format *f)
 
 int pl_cli_parse(struct cli *c, int argc, char **argv)
 {
-	enum { O_FORMAT = 256, O_TOP, O_TYPE, O_SYSROOT, O_DEBUGDIR, O_FORCE, O_LAYOUT, O_RETAINED, O_MINSHARE, O_MAXDEPTH, O_TOOMANY, O_DOT, O_SVG, O_SVGDIR, O_LOCALS, O_TASKS, O_EXE, O_JOBS };
+	enum { O_FORMAT = 256, O_TOP, O_TYPE, O_SYSROOT, O_DEBUGDIR, O_FORCE, O_LAYOUT, O_RETAINED, O_MINSHARE, O_MAXDEPTH, O_TOOMANY, O_DOT, O_SVG, O_SVGDIR, O_LOCALS, O_TASKS, O_EXE, O_JOBS, O_TIMEOUT };
 	static const struct option longopts[] = {
 		{ "format", required_argument, NULL, O_FORMAT },
 		{ "top", required_argument, NULL, O_TOP },
@@ -123,6 +125,7 @@ int pl_cli_parse(struct cli *c, int argc, char **argv)
 		{ "tasks", no_argument, NULL, O_TASKS },
 		{ "exe", required_argument, NULL, O_EXE },
 		{ "jobs", required_argument, NULL, O_JOBS },
+		{ "timeout", required_argument, NULL, O_TIMEOUT },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -214,6 +217,15 @@ int pl_cli_parse(struct cli *c, int argc, char **argv)
 			c->jobs = (unsigned)v;
 			break;
 		}
+		case O_TIMEOUT:
+			c->timeout = strtod(optarg, &end);
+			/* (!(x > 0) also refuses nan) */
+			if (*end || !*optarg || !(c->timeout > 0) || c->timeout > 86400 * 365) {
+				fprintf(stderr, "pyleak-core: --timeout takes a number of seconds greater "
+						"than 0, not '%s'\n", optarg);
+				return 2;
+			}
+			break;
 		case O_RETAINED:
 			c->retained = true;
 			break;

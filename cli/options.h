@@ -15,6 +15,7 @@ struct cli {
 	size_t ncores;
 	bool locals, tasks;      /* stacks */
 	unsigned jobs;           /* triage --jobs */
+	double timeout;          /* triage --timeout: seconds per core, 0: none */
 	const char *sysroot;
 	const char *debug_dirs[33];
 	size_t ndebug_dirs;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../coredump/frames.h"
@@ -154,6 +155,9 @@ struct rec {
 	bool done;
 	pid_t pid;
 	int fd;
+	double deadline;         /* --timeout: CLOCK_MONOTONIC seconds, 0: none */
+	double timeout;          /* ... the limit it had (for the message) */
+	bool timed_out;          /* stopped at its deadline (SIGKILL) */
 };
 
 static const char *get(const struct rec *r, const char *key)
@@ -201,12 +205,19 @@ static void finish(struct rec *r, int status)
 {
 	const char *t = r->text ? r->text : "";
 	bool complete = !strncmp(t, "signature\t", 10) || strstr(t, "\nsignature\t");
-	if (!complete || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		/* the reader died on this core: say so in the record (a line cut
-		 * short by its death is ended first) */
+	/* (a reader stopped at its deadline after writing all of its record
+	 * did its work) */
+	bool ok = complete && (r->timed_out || (WIFEXITED(status) && WEXITSTATUS(status) == 0));
+	if (!ok) {
+		/* the reader died on this core, or was stopped: say so in the
+		 * record (a line cut short by its death is ended first) */
 		char extra[300];
 		const char *nl = r->len && t[r->len - 1] != '\n' ? "\n" : "";
-		if (WIFSIGNALED(status))
+		if (r->timed_out)
+			snprintf(extra, sizeof(extra), "%sexit\t11\nerror\treading the core took longer "
+				 "than --timeout=%g s and was stopped; give this core a larger "
+				 "--timeout\nsignature\terror: timeout\n", nl, r->timeout);
+		else if (WIFSIGNALED(status))
 			snprintf(extra, sizeof(extra), "%sexit\t70\nerror\treading the core crashed "
 				 "pyleak-core (%s); please report it with the core\nsignature\terror: "
 				 "internal\n", nl, pl_signal_name(WTERMSIG(status)));
@@ -498,6 +509,47 @@ static bool drain(struct rec *r)
 	return false;
 }
 
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* poll's timeout (ms): until the nearest deadline of a running reader not
+ * stopped yet, -1 when none has one */
+static int poll_wait(const struct rec *r, const size_t *slot, size_t running)
+{
+	double first = 0;
+	for (size_t k = 0; k < running; k++) {
+		const struct rec *d = &r[slot[k]];
+		if (d->deadline > 0 && !d->timed_out && (first == 0 || d->deadline < first))
+			first = d->deadline;
+	}
+	if (first == 0)
+		return -1;
+	double ms = (first - now()) * 1000.0;
+	return ms <= 0 ? 0 : ms >= 1e9 ? 1000000000 : (int)ms + 1;
+}
+
+/* Stop the readers past their deadline. Their pipes then reach EOF, and
+ * the loop reaps them as any other. */
+static void stop_late(struct rec *r, const size_t *slot, size_t running)
+{
+	double t = 0;
+	for (size_t k = 0; k < running; k++) {
+		struct rec *d = &r[slot[k]];
+		if (d->deadline <= 0 || d->timed_out)
+			continue;
+		if (t == 0)
+			t = now();
+		if (t >= d->deadline) {
+			d->timed_out = true;
+			kill(d->pid, SIGKILL);
+		}
+	}
+}
+
 int pl_triage(const struct cli *c, const struct pl_options *opt)
 {
 	size_t n = c->ncores;
@@ -520,14 +572,19 @@ int pl_triage(const struct cli *c, const struct pl_options *opt)
 				rc = 70;
 				goto out;
 			}
+			if (c->timeout > 0) {
+				r[next].timeout = c->timeout;
+				r[next].deadline = now() + c->timeout;
+			}
 			slot[running++] = next++;
 		}
 		for (size_t k = 0; k < running; k++)
 			pf[k] = (struct pollfd){ r[slot[k]].fd, POLLIN, 0 };
-		if (running && poll(pf, running, -1) < 0 && errno != EINTR) {
+		if (running && poll(pf, running, poll_wait(r, slot, running)) < 0 && errno != EINTR) {
 			rc = 70;
 			goto out;
 		}
+		stop_late(r, slot, running);
 		for (size_t k = 0; k < running; k++) {
 			if (!pf[k].revents || !drain(&r[slot[k]]))
 				continue;

@@ -15,6 +15,10 @@
 #           broken ones as error records, the compressed one equal to the
 #           plain one, a summary that groups the two growth cores, the same
 #           output whatever --jobs; groups that count each signature.
+#   timeout the two growth cores with --timeout 0.001: each reader is stopped
+#           and gets an error record (exit 11, signature "error: timeout"),
+#           the summary groups both; with --timeout 600 the records are the
+#           ones triage wrote without it.
 #   crash   a kernel core of testdata/crash.py (SIGSEGV in a ctypes call):
 #           its record names the signal and has handle() at the crash line.
 #   threads the census walks the gc lists in segments on two threads, or
@@ -193,6 +197,39 @@ EOF
     fi
 }
 
+# timeout NAME PYTHON DIR: --timeout stops a reader and the batch goes on.
+# A reader cannot finish in 1 ms: before it writes anything it loads
+# libpython's DWARF, tens of milliseconds on any machine this runs on.
+check_timeout() {
+    local name=$1 python=$2 dir=$3 why
+    local cores=("$dir/core-1" "$dir/core-2")
+    "$bin" triage "${cores[@]}" --exe "$python" --format=jsonl --jobs 2 --timeout 0.001 \
+        >"$dir/to.jsonl" 2>"$dir/to.err" || { fail "timeout $name" "exit $?: $(head -1 "$dir/to.err")"; return; }
+    "$bin" triage "${cores[@]}" --exe "$python" --format=jsonl --timeout 600 \
+        >"$dir/tl.jsonl" 2>"$dir/tl.err" || { fail "timeout $name" "exit $?: $(head -1 "$dir/tl.err")"; return; }
+    if why=$("$py3" - "$dir/to.jsonl" "$dir/tl.jsonl" "$dir/t1.jsonl" "${cores[@]}" <<'EOF' 2>&1
+import json, sys
+load = lambda f: [json.loads(l) for l in open(f)]
+stopped, late, plain = load(sys.argv[1]), load(sys.argv[2]), load(sys.argv[3])
+cores = sys.argv[4:]
+assert [r["path"] for r in stopped[:-1]] == cores, stopped
+for r in stopped[:-1]:
+    assert r["exit_code"] == 11 and r["signature"] == "error: timeout", r
+    assert "--timeout=0.001 s" in r["error"], r["error"]
+summ = stopped[-1]["summary"]
+assert summ["errors"] == 2 and summ["groups"] == [
+    {"signature": "error: timeout", "count": 2, "cores": cores}], summ
+byp = {r["path"]: r for r in plain[:-1]}
+for r in late[:-1]:
+    assert r == byp[r["path"]], (r, byp[r["path"]])
+EOF
+    ); then
+        pass "timeout $name: stopped readers get error records; a long --timeout changes nothing"
+    else
+        fail "timeout $name" "$(tail -1 <<<"$why")"
+    fi
+}
+
 # crash PYTHON DIR: a kernel core of testdata/crash.py (SIGSEGV), checked in
 # a triage record: signal, fatal, handle() at the crash line on the stack.
 check_threads() {
@@ -297,6 +334,7 @@ for t in "${targets[@]}"; do
     check_diff "$name" "$python" "$dir"
     check_stacks "$name" "$python" "$dir"
     check_triage "$name" "$python" "$dir"
+    check_timeout "$name" "$python" "$dir"
     check_threads "$name" "$python" "$dir"
     check_crash "$name" "$python" "$dir"
     rm -f "$dir"/core-* "$dir"/*.core

@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "../coredump/frames.h"
@@ -155,8 +154,7 @@ struct rec {
 	bool done;
 	pid_t pid;
 	int fd;
-	double deadline;         /* --timeout: CLOCK_MONOTONIC seconds, 0: none */
-	double timeout;          /* ... the limit it had (for the message) */
+	double deadline;         /* --timeout: pl_now_s() seconds, 0: none */
 	bool timed_out;          /* stopped at its deadline (SIGKILL) */
 };
 
@@ -201,7 +199,8 @@ static size_t fields(const char *v, char *copy, size_t len, const char **f, size
 	return k;
 }
 
-static void finish(struct rec *r, int status)
+/* timeout: --timeout (the limit a stopped reader had) */
+static void finish(struct rec *r, int status, double timeout)
 {
 	const char *t = r->text ? r->text : "";
 	bool complete = !strncmp(t, "signature\t", 10) || strstr(t, "\nsignature\t");
@@ -216,7 +215,7 @@ static void finish(struct rec *r, int status)
 		if (r->timed_out)
 			snprintf(extra, sizeof(extra), "%sexit\t11\nerror\treading the core took longer "
 				 "than --timeout=%g s and was stopped; give this core a larger "
-				 "--timeout\nsignature\terror: timeout\n", nl, r->timeout);
+				 "--timeout\nsignature\terror: timeout\n", nl, timeout);
 		else if (WIFSIGNALED(status))
 			snprintf(extra, sizeof(extra), "%sexit\t70\nerror\treading the core crashed "
 				 "pyleak-core (%s); please report it with the core\nsignature\terror: "
@@ -509,13 +508,6 @@ static bool drain(struct rec *r)
 	return false;
 }
 
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* poll's timeout (ms): until the nearest deadline of a running reader not
  * stopped yet, -1 when none has one */
 static int poll_wait(const struct rec *r, const size_t *slot, size_t running)
@@ -528,7 +520,7 @@ static int poll_wait(const struct rec *r, const size_t *slot, size_t running)
 	}
 	if (first == 0)
 		return -1;
-	double ms = (first - now()) * 1000.0;
+	double ms = (first - pl_now_s()) * 1000.0;
 	return ms <= 0 ? 0 : ms >= 1e9 ? 1000000000 : (int)ms + 1;
 }
 
@@ -536,14 +528,10 @@ static int poll_wait(const struct rec *r, const size_t *slot, size_t running)
  * the loop reaps them as any other. */
 static void stop_late(struct rec *r, const size_t *slot, size_t running)
 {
-	double t = 0;
+	double t = pl_now_s();
 	for (size_t k = 0; k < running; k++) {
 		struct rec *d = &r[slot[k]];
-		if (d->deadline <= 0 || d->timed_out)
-			continue;
-		if (t == 0)
-			t = now();
-		if (t >= d->deadline) {
+		if (d->deadline > 0 && !d->timed_out && t >= d->deadline) {
 			d->timed_out = true;
 			kill(d->pid, SIGKILL);
 		}
@@ -572,10 +560,8 @@ int pl_triage(const struct cli *c, const struct pl_options *opt)
 				rc = 70;
 				goto out;
 			}
-			if (c->timeout > 0) {
-				r[next].timeout = c->timeout;
-				r[next].deadline = now() + c->timeout;
-			}
+			if (c->timeout > 0)
+				r[next].deadline = pl_now_s() + c->timeout;
 			slot[running++] = next++;
 		}
 		for (size_t k = 0; k < running; k++)
@@ -593,7 +579,7 @@ int pl_triage(const struct cli *c, const struct pl_options *opt)
 			close(d->fd);
 			while (waitpid(d->pid, &status, 0) < 0 && errno == EINTR)
 				;
-			finish(d, status);
+			finish(d, status, c->timeout);
 			d->done = true;
 			slot[k] = slot[--running];
 			pf[k] = pf[running];

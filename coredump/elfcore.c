@@ -433,8 +433,11 @@ static void *fill_thread(void *arg)
 {
 	struct pl_core_filler *f = arg;
 	const uint8_t *m = f->core->map, *end = m + f->core->size;
-	for (; m < end && !atomic_load_explicit(&f->stop, memory_order_relaxed); m += FILL_STEP)
-		pl_core_populate(f->core, m, (size_t)(end - m) < FILL_STEP ? end : m + FILL_STEP);
+	while (m < end && !atomic_load_explicit(&f->stop, memory_order_relaxed)) {
+		const uint8_t *next = (size_t)(end - m) < FILL_STEP ? end : m + FILL_STEP;
+		pl_core_populate(f->core, m, next);
+		m = next;
+	}
 	return NULL;
 }
 

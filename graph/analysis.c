@@ -19,7 +19,7 @@ struct clock {
 	struct rusage ru;
 };
 
-static double now_s(void)
+double pl_now_s(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -35,7 +35,7 @@ static void clock_start(struct clock *c)
 {
 	const char *e = getenv("PYLEAK_TIMING");
 	c->on = e && *e && strcmp(e, "0") != 0;
-	c->t = now_s();
+	c->t = pl_now_s();
 	if (c->on)
 		getrusage(RUSAGE_SELF, &c->ru);
 }
@@ -44,7 +44,7 @@ static void step_done(const char *name, struct clock *c)
 {
 	if (!c->on)
 		return;
-	double n = now_s();
+	double n = pl_now_s();
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
 	fprintf(stderr, "timing: %-10s %7.3f s  user %6.3f sys %6.3f  faults %7ld  peak %5ld MiB\n",

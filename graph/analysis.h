@@ -35,5 +35,7 @@ struct pl_analysis {
 struct pl_error *pl_analyse(struct pl_program *p, unsigned steps, double min_share,
 			    struct pl_analysis *a);
 void pl_analysis_release(struct pl_analysis *a);
+/* Seconds on CLOCK_MONOTONIC (step timings, deadlines). */
+double pl_now_s(void);
 
 #endif

@@ -150,6 +150,20 @@ static const struct {
 	{ "PyCMethodObject", "methodobject.c" },
 	{ "PyODictObject", "odictobject.c" },
 	{ "_odictnode", "odictobject.c" },
+	/* complete in many units, none of them before the parser's (large) */
+	{ "PyDictKeyEntry", "dictobject.c" },
+	{ "PyDictUnicodeEntry", "dictobject.c" },
+	{ "PyDescrObject", "descrobject.c" },
+	{ "propertyobject", "descrobject.c" },
+	{ "mappingproxyobject", "descrobject.c" },
+	{ "wrapperobject", "descrobject.c" },
+	{ "PyCellObject", "cellobject.c" },
+	{ "PyMethodObject", "classobject.c" },
+	{ "PyGenObject", "genobject.c" },
+	{ "PyAsyncGenObject", "genobject.c" },
+	{ "classmethod", "funcobject.c" },
+	{ "staticmethod", "funcobject.c" },
+	{ "PyByteArrayObject", "bytearrayobject.c" },
 };
 
 static bool ends_with(const char *s, const char *tail)

@@ -200,11 +200,25 @@ done
 
 # ------------------------------------------------ pyleak-core types, cycles
 
+# warm: read the core and libpython into the page cache, untimed. This
+# machine's memory manager (kdamond) gives back file pages that nobody read
+# for some seconds: during one in-process round (about 10 s, and a large
+# heap) a few MB of the cached core go, and the report after it would read
+# them back from the disk, one fault at a time.
+warm_files=("$core")
+for f in "$(dirname "$(readlink -f "$pyexe")")"/../lib/libpython*.so*; do
+    [[ -f $f ]] && warm_files+=("$f")
+done
+warm() {
+    cat "${warm_files[@]}" >/dev/null 2>&1 || true
+}
+
 # measure NAME OUT CMD...: run CMD with stdout to OUT and stderr to
-# $out/NAME.err; sets m_wall (s), m_rss (KiB)
+# $out/NAME.err, after warm; sets m_wall (s), m_rss (KiB)
 measure() {
     local name=$1 dest=$2 t0 t1 rc=0 pid k v _ hwm=0
     shift 2
+    warm
     if [[ -n $time_bin ]]; then
         t0=$EPOCHREALTIME
         "$time_bin" -f %M -o "$out/time.txt" "$@" >"$dest" 2>"$out/$name.err" || rc=$?

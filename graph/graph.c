@@ -309,8 +309,10 @@ static void pipe_prefetch(struct worker *W, uint64_t next, uint64_t later)
 	struct pl_heap *h = W->P->h;
 	struct pl_program *p = h->p;
 	const uint8_t *q;
-	if (next && (q = pl_as_ptr(&p->as, next - (uint64_t)p->L.sizeof_gc_head, 64)))
+	if (next && (q = pl_as_ptr(&p->as, next - (uint64_t)p->L.sizeof_gc_head, 64))) {
 		__builtin_prefetch(q);
+		__builtin_prefetch(q + 63);   /* the header may start the next line */
+	}
 	uint64_t type;
 	uint32_t t;
 	if (later && pl_as_u64(&p->as, later + (uint64_t)p->L.ob_type, &type) == 0 &&
@@ -685,8 +687,10 @@ static void prefetch_ahead(struct pl_heap *h, size_t k, size_t staged)
 	if (k + 8 < h->nobjs && (k + 8 < staged || h->types[h->objs[k + 8].type].traverse)) {
 		uint64_t a = h->objs[k + 8].addr;
 		const uint8_t *q = pl_as_ptr(&p->as, a - (k + 8 < staged ? (uint64_t)p->L.sizeof_gc_head : 0), 64);
-		if (q)
+		if (q) {
 			__builtin_prefetch(q);
+			__builtin_prefetch(q + 63);
+		}
 	}
 	if (k + 4 < h->nobjs) {
 		const struct pl_obj *o = &h->objs[k + 4];

@@ -320,6 +320,17 @@ static void pipe_prefetch(struct worker *W, uint64_t next, uint64_t later)
 		pl_traverse_prefetch(h, later, &h->types[t]);
 }
 
+/* An untracked object of a type with something to traverse (a tuple, a
+ * dict gc does not track): its first lines fetched ahead */
+static void untracked_prefetch(const struct pl_heap *h, const struct pl_obj *o)
+{
+	const uint8_t *q;
+	if (h->types[o->type].traverse && (q = pl_as_ptr(&h->p->as, o->addr, 64))) {
+		__builtin_prefetch(q);
+		__builtin_prefetch(q + 63);
+	}
+}
+
 /* Take the next free batch, if there is one and room for it: true when one
  * was taken (and is ready) */
 static bool pipe_take_batch(struct worker *W)
@@ -358,6 +369,8 @@ static bool pipe_take_batch(struct worker *W)
 		W->defer = false;
 		s->first[j] = (uint32_t)before;
 		const struct pl_type *t = NULL;   /* the type to traverse it with */
+		if (!tracked && j + PIPE_AHEAD < n)
+			untracked_prefetch(h, &s->obj[j + PIPE_AHEAD]);
 		if (tracked) {
 			pipe_prefetch(W, j + PIPE_AHEAD < n ? s->obj[j + PIPE_AHEAD].addr : s->ahead[j + PIPE_AHEAD - n],
 				      j + PIPE_AHEAD / 2 < n ? s->obj[j + PIPE_AHEAD / 2].addr : 0);

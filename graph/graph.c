@@ -302,17 +302,25 @@ static int pipe_visit(void *ctx, uint64_t target, const struct pl_edge *e)
 	return 0;
 }
 
+/* The two cache lines from addr fetched ahead: an object's header may
+ * start the line after its gc head's */
+static void fetch_lines(struct pl_as *as, uint64_t addr)
+{
+	const uint8_t *q = pl_as_ptr(as, addr, 64);
+	if (q) {
+		__builtin_prefetch(q);
+		__builtin_prefetch(q + 63);
+	}
+}
+
 /* Header fetched ahead, and the table of the one after (if its type is
  * published already) */
 static void pipe_prefetch(struct worker *W, uint64_t next, uint64_t later)
 {
 	struct pl_heap *h = W->P->h;
 	struct pl_program *p = h->p;
-	const uint8_t *q;
-	if (next && (q = pl_as_ptr(&p->as, next - (uint64_t)p->L.sizeof_gc_head, 64))) {
-		__builtin_prefetch(q);
-		__builtin_prefetch(q + 63);   /* the header may start the next line */
-	}
+	if (next)
+		fetch_lines(&p->as, next - (uint64_t)p->L.sizeof_gc_head);
 	uint64_t type;
 	uint32_t t;
 	if (later && pl_as_u64(&p->as, later + (uint64_t)p->L.ob_type, &type) == 0 &&
@@ -324,11 +332,8 @@ static void pipe_prefetch(struct worker *W, uint64_t next, uint64_t later)
  * dict gc does not track): its first lines fetched ahead */
 static void untracked_prefetch(const struct pl_heap *h, const struct pl_obj *o)
 {
-	const uint8_t *q;
-	if (h->types[o->type].traverse && (q = pl_as_ptr(&h->p->as, o->addr, 64))) {
-		__builtin_prefetch(q);
-		__builtin_prefetch(q + 63);
-	}
+	if (h->types[o->type].traverse)
+		fetch_lines(&h->p->as, o->addr);
 }
 
 /* Take the next free batch, if there is one and room for it: true when one
@@ -699,11 +704,7 @@ static void prefetch_ahead(struct pl_heap *h, size_t k, size_t staged)
 	/* (an object taken already is read only if it is a container) */
 	if (k + 8 < h->nobjs && (k + 8 < staged || h->types[h->objs[k + 8].type].traverse)) {
 		uint64_t a = h->objs[k + 8].addr;
-		const uint8_t *q = pl_as_ptr(&p->as, a - (k + 8 < staged ? (uint64_t)p->L.sizeof_gc_head : 0), 64);
-		if (q) {
-			__builtin_prefetch(q);
-			__builtin_prefetch(q + 63);
-		}
+		fetch_lines(&p->as, a - (k + 8 < staged ? (uint64_t)p->L.sizeof_gc_head : 0));
 	}
 	if (k + 4 < h->nobjs) {
 		const struct pl_obj *o = &h->objs[k + 4];

@@ -302,14 +302,15 @@ static int pipe_visit(void *ctx, uint64_t target, const struct pl_edge *e)
 	return 0;
 }
 
-/* The two cache lines from addr fetched ahead: an object's header may
- * start the line after its gc head's */
-static void fetch_lines(struct pl_as *as, uint64_t addr)
+/* The len bytes at addr fetched ahead, first and last line (len <= 64):
+ * an object's header may start the line after its gc head's, or end in
+ * the line after its start */
+static void fetch_lines(struct pl_as *as, uint64_t addr, size_t len)
 {
-	const uint8_t *q = pl_as_ptr(as, addr, 64);
+	const uint8_t *q = pl_as_ptr(as, addr, len);
 	if (q) {
 		__builtin_prefetch(q);
-		__builtin_prefetch(q + 63);
+		__builtin_prefetch(q + len - 1);
 	}
 }
 
@@ -320,7 +321,7 @@ static void pipe_prefetch(struct worker *W, uint64_t next, uint64_t later)
 	struct pl_heap *h = W->P->h;
 	struct pl_program *p = h->p;
 	if (next)
-		fetch_lines(&p->as, next - (uint64_t)p->L.sizeof_gc_head);
+		fetch_lines(&p->as, next - (uint64_t)p->L.sizeof_gc_head, 64);
 	uint64_t type;
 	uint32_t t;
 	if (later && pl_as_u64(&p->as, later + (uint64_t)p->L.ob_type, &type) == 0 &&
@@ -333,7 +334,7 @@ static void pipe_prefetch(struct worker *W, uint64_t next, uint64_t later)
 static void untracked_prefetch(const struct pl_heap *h, const struct pl_obj *o)
 {
 	if (h->types[o->type].traverse)
-		fetch_lines(&h->p->as, o->addr);
+		fetch_lines(&h->p->as, o->addr, 64);
 }
 
 /* Take the next free batch, if there is one and room for it: true when one
@@ -704,7 +705,7 @@ static void prefetch_ahead(struct pl_heap *h, size_t k, size_t staged)
 	/* (an object taken already is read only if it is a container) */
 	if (k + 8 < h->nobjs && (k + 8 < staged || h->types[h->objs[k + 8].type].traverse)) {
 		uint64_t a = h->objs[k + 8].addr;
-		fetch_lines(&p->as, a - (k + 8 < staged ? (uint64_t)p->L.sizeof_gc_head : 0));
+		fetch_lines(&p->as, a - (k + 8 < staged ? (uint64_t)p->L.sizeof_gc_head : 0), 64);
 	}
 	if (k + 4 < h->nobjs) {
 		const struct pl_obj *o = &h->objs[k + 4];
@@ -914,11 +915,7 @@ static struct pl_error *build(struct pl_heap *h, struct pl_graph *g, size_t stag
 		for (size_t j = 0; j < b.npend; j++) {
 			if ((b.pid[j] = pl_heap_find(h, tg[j])) != UINT32_MAX)
 				continue;
-			const uint8_t *q = pl_as_ptr(&p->as, tg[j], 32);
-			if (q) {
-				__builtin_prefetch(q);
-				__builtin_prefetch(q + 31);
-			}
+			fetch_lines(&p->as, tg[j], 32);
 		}
 		size_t j = 0;
 		for (size_t k = i; k < end; k++) {

@@ -998,10 +998,12 @@ uint32_t pl_heap_add(struct pl_heap *h, const struct pl_obj *o, bool *dup)
 	return id;
 }
 
-/* Number the n objects whose direct slots hold a mark (1 + generation, and
- * the half) in address order: objs[id] gets the address and generation,
- * the slot id + 1. false when out of memory. */
-static bool index_number(struct pl_heap *h, size_t n)
+/* Number the n objects whose direct slots hold a mark (1 + the walk's
+ * segment, and the half) in address order: objs[id] gets the address and
+ * the generation of the segment's ring (gens[segment]), the slot id + 1;
+ * the marks of segments on no ring (gens[segment] < 0) are cleared. false
+ * when out of memory, or when the marks on rings are not n. */
+static bool index_number(struct pl_heap *h, size_t n, const int8_t *gens, size_t nsegs)
 {
 	if (!h->objs && !(h->objs = pl_big_resize(NULL, 0, n * sizeof(*h->objs))))
 		return false;
@@ -1026,13 +1028,18 @@ static bool index_number(struct pl_heap *h, size_t n)
 				for (size_t s = 2 * k; s < 2 * k + 2; s++) {
 					if (!c[s])
 						continue;
+					size_t seg = (c[s] & PL_IDX_ID) - 1;
+					if (seg >= nsegs || gens[seg] < 0) {
+						c[s] = 0;
+						continue;
+					}
 					if (id == n)
 						return false;
 					uint32_t half = c[s] & PL_IDX_HIGH;
 					h->objs[id] = (struct pl_obj){
 						.addr = base | (uint64_t)s << PL_IDX_GRAIN_BITS |
 							(half ? 16 : 0),
-						.gen = (uint8_t)((c[s] & PL_IDX_ID) - 1) };
+						.gen = (uint8_t)gens[seg] };
 					c[s] = (uint32_t)++id | half;
 				}
 			}
@@ -1403,8 +1410,9 @@ static bool sort_u64(uint64_t *a, size_t n)
 struct segment {
 	uint64_t seed;
 	uint64_t prev0;          /* the seed's link back, checked if check0 */
-	uint64_t *nodes;
+	uint64_t *nodes;         /* (not kept when the walk indexes them) */
 	size_t n, cap;
+	uint64_t last;           /* the last node */
 	uint64_t end;            /* the node after the last: a seed or a head */
 	int gen;                 /* the ring it is part of; -1: none */
 	bool check0, fail;
@@ -1420,6 +1428,9 @@ struct walk {
 	struct segment *segs;
 	size_t nsegs, capsegs;
 	_Atomic size_t next_seg;
+	struct pl_heap *index;   /* not NULL: each node is marked in its direct
+	                          * slot (1 + its segment, see census_index)
+	                          * instead of kept in its segment */
 };
 
 struct slot {
@@ -1595,6 +1606,46 @@ static bool sample_seeds(struct walk *w)
 	return ok;
 }
 
+/* Keep node in segment s; false when out of memory, or when it has more
+ * nodes than there can be objects. */
+static bool walk_keep(const struct walk *w, struct segment *s, uint64_t node)
+{
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 256;
+		uint64_t *n = cap <= w->limit + 1 ? realloc(s->nodes, cap * sizeof(*n)) : NULL;
+		if (!n)
+			return false;
+		s->nodes = n;
+		s->cap = cap;
+	}
+	s->nodes[s->n] = node;
+	return true;
+}
+
+/* Mark node's object in its direct slot with 1 + the index of segment s
+ * (and the half); false when the segment has more nodes than there can
+ * be objects, when the object is outside the chunks made for the core's
+ * memory, or when its slot is taken (two nodes in 32 bytes: not in a
+ * sound core). Walkers mark any chunk: its part bits are set atomically,
+ * and each writes only the slots of the nodes it claimed. */
+static bool walk_mark(const struct walk *w, const struct segment *s, uint64_t node)
+{
+	uint64_t a = node + (uint64_t)w->L->sizeof_gc_head;
+	struct pl_idx_chunk *ch = pl_heap_direct(a) && s->n <= w->limit ? made_chunk(w->index, a) : NULL;
+	if (!ch)
+		return false;
+	uint32_t k = (uint32_t)(a >> PL_IDX_GRAIN_BITS) & ((1u << PL_IDX_CHUNK_BITS) - 1);
+	uint64_t part = (uint64_t)1 << (k >> PL_IDX_PART_BITS);
+	if (!(__atomic_load_n(&ch->written, __ATOMIC_RELAXED) & part))
+		__atomic_fetch_or(&ch->written, part, __ATOMIC_RELAXED);
+	/* (a part never written is fresh zero pages: its first access is
+	 * this write, which faults a page in once) */
+	uint32_t free_slot = 0;
+	return __atomic_compare_exchange_n(&ch->slots[k], &free_slot,
+					   (uint32_t)(s - w->segs + 1) | pl_idx_half(a), false,
+					   __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+}
+
 static bool slot_start(struct walk *w, struct slot *sl)
 {
 	size_t i = atomic_fetch_add_explicit(&w->next_seg, 1, memory_order_relaxed);
@@ -1629,17 +1680,12 @@ static bool slot_step(struct walk *w, struct slot *sl)
 		return false;
 	}
 	sl->first = false;
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 256;
-		uint64_t *n = cap <= w->limit + 1 ? realloc(s->nodes, cap * sizeof(*n)) : NULL;
-		if (!n) {
-			s->fail = true;
-			return false;
-		}
-		s->nodes = n;
-		s->cap = cap;
+	if (w->index ? !walk_mark(w, s, sl->node) : !walk_keep(w, s, sl->node)) {
+		s->fail = true;
+		return false;
 	}
-	s->nodes[s->n++] = sl->node;
+	s->last = sl->node;
+	s->n++;
 	uint64_t nx = next & w->mask;
 	if (walk_head(w, nx) >= 0) {
 		s->end = nx;
@@ -1651,6 +1697,11 @@ static bool slot_step(struct walk *w, struct slot *sl)
 	if (sl->g) {
 		__builtin_prefetch(sl->g);
 		__builtin_prefetch((const void *)&w->claimed[sl->off >> 10]);
+		uint64_t a = nx + (uint64_t)L->sizeof_gc_head;
+		const struct pl_idx_chunk *ch;
+		if (w->index && pl_heap_direct(a) && (ch = made_chunk(w->index, a)))
+			__builtin_prefetch(&ch->slots[(a >> PL_IDX_GRAIN_BITS) &
+						      ((1u << PL_IDX_CHUNK_BITS) - 1)], 1);
 	}
 	return true;
 }
@@ -1694,7 +1745,7 @@ static bool stitch(struct walk *w, const struct pl_addrmap *by_seed, int g, size
 		if (s->fail || s->gen >= 0 || !s->n || (count += s->n) > w->limit)
 			return false;
 		s->gen = g;
-		prev = s->nodes[s->n - 1];
+		prev = s->last;
 		cur = s->end;
 		if (cur == head)
 			break;
@@ -1705,61 +1756,78 @@ static bool stitch(struct walk *w, const struct pl_addrmap *by_seed, int g, size
 	return cur == head && last == prev;
 }
 
-/* The nodes of every gc list (see above), in no particular order (sorted:
- * in address order), each with its generation in the low 4 bits; NULL
- * when the lists must be walked one node at a time instead. */
-static uint64_t *census_nodes(struct pl_heap *h, uint64_t limit, bool sorted, size_t *np)
+/* The segmented walk of every gc list (see above), its segments put
+ * together in rings; index (or NULL) as in struct walk. false when the
+ * lists must be walked one node at a time instead. *n: the nodes on the
+ * rings. The caller frees the walk with walk_free, whatever the answer. */
+static bool walk_lists(struct pl_heap *h, uint64_t limit, struct pl_heap *index, struct walk *w,
+		       size_t *n)
 {
 	struct pl_program *p = h->p;
 	const struct pl_gcstate *gc = &p->rt.gc;
 	const struct pl_core *c = p->core;
 	unsigned nthreads = pl_threads();
+	*w = (struct walk){ .as = &p->as, .L = &p->L, .base = c->map, .size = c->size,
+			    .mask = ~(uint64_t)p->L.gc_list_mask, .limit = limit, .index = index };
+	*n = 0;
 	if (gc->collecting || !c->map || c->size < 16 || nthreads < 2)
-		return NULL;
-	struct walk w = { .as = &p->as, .L = &p->L, .base = c->map, .size = c->size,
-			  .mask = ~(uint64_t)p->L.gc_list_mask, .limit = limit };
+		return false;
 	for (int g = 0; g < 4; g++)
-		w.heads[g] = g < 3 ? gc->gen[g].head : gc->permanent.head;
-	uint64_t *all = NULL;
+		w->heads[g] = g < 3 ? gc->gen[g].head : gc->permanent.head;
 	struct pl_addrmap by_seed = { 0 };
 	pthread_t tids[7];
 	unsigned started = 0;
-	bool ok = (w.claimed = calloc(c->size / 1024 + 1, sizeof(*w.claimed))) != NULL;
+	bool ok = (w->claimed = calloc(c->size / 1024 + 1, sizeof(*w->claimed))) != NULL;
 	/* the first node of each ring first: its link back to the head is checked */
 	for (int g = 0; g < 4 && ok; g++) {
 		uint64_t first;
 		size_t hint = 0;
-		ok = walk_u64(&w, &hint, w.heads[g] + (uint64_t)p->L.gc_next, &first);
-		first &= w.mask;
-		if (ok && first != w.heads[g])
-			ok = add_seed(&w, first, w.heads[g], true);
+		ok = walk_u64(w, &hint, w->heads[g] + (uint64_t)p->L.gc_next, &first);
+		first &= w->mask;
+		if (ok && first != w->heads[g])
+			ok = add_seed(w, first, w->heads[g], true);
 	}
-	ok = ok && sample_seeds(&w);
+	ok = ok && sample_seeds(w);
 	if (ok) {
 		if (nthreads > 8)
 			nthreads = 8;
-		while (started + 1 < nthreads && pthread_create(&tids[started], NULL, walk_thread, &w) == 0)
+		while (started + 1 < nthreads && pthread_create(&tids[started], NULL, walk_thread, w) == 0)
 			started++;
-		walk_thread(&w);
+		walk_thread(w);
 		for (unsigned t = 0; t < started; t++)
 			pthread_join(tids[t], NULL);
 	}
-	size_t n = 0;
-	for (size_t i = 0; i < w.nsegs && ok; i++)
-		ok = pl_addrmap_put(&by_seed, w.segs[i].seed, (uint32_t)i, NULL);
+	for (size_t i = 0; i < w->nsegs && ok; i++)
+		ok = pl_addrmap_put(&by_seed, w->segs[i].seed, (uint32_t)i, NULL);
 	for (int g = 0; g < 4 && ok; g++)
-		ok = stitch(&w, &by_seed, g, &n);
-	if (ok && (all = malloc((n ? n : 1) * sizeof(*all)))) {
+		ok = stitch(w, &by_seed, g, n);
+	pl_addrmap_release(&by_seed);
+	return ok;
+}
+
+static void walk_free(struct walk *w)
+{
+	for (size_t i = 0; i < w->nsegs; i++)
+		free(w->segs[i].nodes);
+	free(w->segs);
+	free(w->claimed);
+}
+
+/* The nodes of every gc list (see above), in no particular order (sorted:
+ * in address order), each with its generation in the low 4 bits; NULL
+ * when the lists must be walked one node at a time instead. */
+static uint64_t *census_nodes(struct pl_heap *h, uint64_t limit, bool sorted, size_t *np)
+{
+	struct walk w;
+	size_t n = 0;
+	uint64_t *all = NULL;
+	if (walk_lists(h, limit, NULL, &w, &n) && (all = malloc((n ? n : 1) * sizeof(*all)))) {
 		size_t k = 0;
 		for (size_t i = 0; i < w.nsegs; i++)
 			for (size_t j = 0; w.segs[i].gen >= 0 && j < w.segs[i].n; j++)
 				all[k++] = w.segs[i].nodes[j] | (uint64_t)w.segs[i].gen;
 	}
-	for (size_t i = 0; i < w.nsegs; i++)
-		free(w.segs[i].nodes);
-	free(w.segs);
-	free(w.claimed);
-	pl_addrmap_release(&by_seed);
+	walk_free(&w);
 	if (all && sorted && !sort_u64(all, n)) {
 		free(all);
 		all = NULL;
@@ -1869,57 +1937,16 @@ struct pl_error *pl_census_one_by_one(struct pl_program *p, struct pl_heap *h)
 	return err ? err : census_lists(p, h, limit, false);
 }
 
-#define MARK_AHEAD 16   /* census marks whose index slots are fetched ahead */
-
-/* The census's marks in the chunks of one part of the MiBs (see below) */
-struct mark {
-	struct pl_heap *h;
-	const uint64_t *all;
-	size_t n;
-	unsigned part, parts;
-	bool ok;                 /* false: a node on two lists, or outside the chunks */
-	_Atomic bool marked;     /* ok is final */
-	void *fill;              /* then mapped in */
-	size_t fill_bytes;
+struct populate {
+	void *p;
+	size_t bytes;
 };
 
-static bool mark_mine(const struct mark *m, uint64_t addr)
+/* (the helper's, beside the numbering) */
+static void *populate_thread(void *arg)
 {
-	return (addr >> 20) % m->parts == m->part;
-}
-
-static void mark_part(struct mark *m)
-{
-	struct pl_heap *h = m->h;
-	const uint64_t head = (uint64_t)h->p->L.sizeof_gc_head;
-	const uint64_t *all = m->all;
-	for (size_t i = 0; i < m->n && m->ok; i++) {
-		if (i + MARK_AHEAD < m->n) {   /* the slots come in list order: fetched ahead */
-			uint64_t a = (all[i + MARK_AHEAD] & ~(uint64_t)15) + head;
-			struct pl_idx_chunk *ch;
-			if (mark_mine(m, a) && pl_heap_direct(a) && (ch = made_chunk(h, a)))
-				__builtin_prefetch(&ch->slots[(a >> PL_IDX_GRAIN_BITS) &
-							      ((1u << PL_IDX_CHUNK_BITS) - 1)], 1);
-		}
-		uint64_t addr = (all[i] & ~(uint64_t)15) + head;
-		if (!mark_mine(m, addr))
-			continue;
-		struct pl_idx_chunk *ch = pl_heap_direct(addr) ? made_chunk(h, addr) : NULL;
-		uint32_t *s = ch ? chunk_slot(ch, addr) : NULL;
-		/* a mark already: on two lists (or two gc objects in 32 bytes,
-		 * which a sound core does not have) */
-		m->ok = s && !*s;
-		if (m->ok)
-			*s = ((uint32_t)(all[i] & 15) + 1) | pl_idx_half(addr);
-	}
-}
-
-static void *mark_thread(void *arg)
-{
-	struct mark *m = arg;
-	mark_part(m);
-	atomic_store_explicit(&m->marked, true, memory_order_release);
-	pl_big_populate(m->fill, 0, m->fill_bytes);
+	const struct populate *f = arg;
+	pl_big_populate(f->p, 0, f->bytes);
 	return NULL;
 }
 
@@ -1930,39 +1957,32 @@ struct pl_error *pl_census_stage(struct pl_program *p, struct pl_heap *h, size_t
 	struct pl_error *err = census_start(p, h, &limit);
 	if (err)
 		return err;
+	/* The walkers mark each node's object in the index, in the chunks made
+	 * first for every MiB of the core's memory, with its segment; once the
+	 * segments are put together in rings, the marks are numbered in
+	 * address order, each given its ring's generation (or cleared: its
+	 * segment is on no ring), while the helper maps in the objects' array
+	 * the numbering fills. (The walk touched every object's page: the
+	 * build reads them again in that order and gives back those behind
+	 * it.) */
+	struct walk w;
 	size_t n = 0;
-	uint64_t *all = census_nodes(h, limit, false, &n);
-	if (!all)   /* the segmented walk failed (or cannot be done): no second try */
-		return census_lists(p, h, limit, false);
-	/* The index puts them in address order: each object's slot is marked
-	 * with 1 + its generation, then the marks are numbered in address
-	 * order. (The walk touched every object's page: the build reads them
-	 * again in that order and gives back those behind it.) The chunks are
-	 * made first; then each of (up to) two threads marks the objects of
-	 * every other MiB, and the helper maps in the objects' array (filled by
-	 * the numbering) when it is done. */
-	struct mark m[2] = {
-		{ .h = h, .all = all, .n = n, .part = 0, .parts = 2, .ok = true },
-		{ .h = h, .all = all, .n = n, .part = 1, .parts = 2, .ok = true },
-	};
-	bool ok = index_prepare(h);
-	struct pl_beside b;
-	if (ok) {
-		m[1].fill = pl_big_resize(NULL, 0, n * sizeof(*h->objs));
-		m[1].fill_bytes = n * sizeof(*h->objs);
-		if ((h->objs = m[1].fill))
-			h->capobjs = n;
-		pl_beside_start(&b, mark_thread, &m[1]);
-		mark_part(&m[0]);
-		/* the numbering goes on while the helper maps the array in */
-		unsigned spins = 0;
-		while (!atomic_load_explicit(&m[1].marked, memory_order_acquire))
-			pl_idle_pause(&spins);
-		ok = m[0].ok && m[1].ok && index_number(h, n);
+	int8_t *gens = NULL;
+	bool ok = index_prepare(h) && walk_lists(h, limit, h, &w, &n);
+	if (ok && (ok = (gens = malloc(w.nsegs ? w.nsegs : 1)) != NULL))
+		for (size_t i = 0; i < w.nsegs; i++)
+			gens[i] = (int8_t)w.segs[i].gen;
+	size_t nsegs = w.nsegs;
+	walk_free(&w);
+	if (ok && (ok = (h->objs = pl_big_resize(NULL, 0, (n ? n : 1) * sizeof(*h->objs))) != NULL)) {
+		struct populate f = { h->objs, n * sizeof(*h->objs) };
+		struct pl_beside b;
+		pl_beside_start(&b, populate_thread, &f);
+		ok = index_number(h, n, gens, nsegs);
 		pl_beside_wait(&b);
 	}
-	free(all);
-	if (!ok) {   /* the one-by-one walk says where */
+	free(gens);
+	if (!ok) {   /* the one-by-one walk does it, and says where it fails */
 		pl_heap_release(h);
 		return census_lists(p, h, limit, false);
 	}

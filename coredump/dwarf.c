@@ -353,38 +353,67 @@ int pl_dwarf_member(struct pl_dwarf *d, const char *type, const char *path,
 	return 0;
 }
 
-void pl_dwarf_enumerators(struct pl_dwarf *d, const char *const *names, size_t n, int64_t *values,
-			  bool *found)
+/* The enum types at the top of unit cu, for pl_dwarf_enumerators: each one
+ * holding a name of an undecided group decides that group. */
+static void enum_unit(Dwarf_Die *cu, const char *const *names, const int *group, size_t n,
+		      int64_t *values, bool *found, bool *decided, size_t *undecided)
 {
-	/* Scans until all are found (each takes its first definition): used
-	 * for a handful of enum constants only. */
-	size_t missing = n;
-	for (size_t i = 0; i < n; i++)
-		found[i] = false;
-	Dwarf_Off off = 0, next;
-	size_t hsize;
-	while (missing && dwarf_nextcu(d->dw, off, &next, &hsize, NULL, NULL, NULL) == 0) {
-		Dwarf_Die cu, die, e;
-		Dwarf_Off cuoff = off + hsize;
-		off = next;
-		if (!dwarf_offdie(d->dw, cuoff, &cu) || dwarf_child(&cu, &die) != 0)
+	Dwarf_Die die, e;
+	if (dwarf_child(cu, &die) != 0)
+		return;
+	do {
+		if (dwarf_tag(&die) != DW_TAG_enumeration_type || dwarf_child(&die, &e) != 0)
 			continue;
+		/* the groups this type decides: those of the names it has */
+		bool mine[8] = { false };
 		do {
-			if (dwarf_tag(&die) != DW_TAG_enumeration_type || dwarf_child(&die, &e) != 0)
+			const char *nm = dwarf_diename(&e);
+			Dwarf_Attribute a;
+			Dwarf_Sword v;
+			for (size_t i = 0; nm && i < n; i++)
+				if (!decided[i] && strcmp(nm, names[i]) == 0 &&
+				    dwarf_attr(&e, DW_AT_const_value, &a) && dwarf_formsdata(&a, &v) == 0) {
+					values[i] = v;
+					found[i] = true;
+					mine[group[i] & 7] = true;
+				}
+		} while (dwarf_siblingof(&e, &e) == 0);
+		for (size_t i = 0; i < n; i++)
+			if (!decided[i] && (found[i] || mine[group[i] & 7])) {
+				decided[i] = true;
+				--*undecided;
+			}
+	} while (*undecided && dwarf_siblingof(&die, &die) == 0);
+}
+
+void pl_dwarf_enumerators(struct pl_dwarf *d, const char *const *names, const int *group, size_t n,
+			  const char *home, int64_t *values, bool *found)
+{
+	bool decided[64] = { false };
+	if (n > 64)
+		n = 64;
+	size_t undecided = n;
+	for (size_t i = 0; i < n; i++) {
+		found[i] = false;
+		if (!names[i]) {   /* not asked for */
+			decided[i] = true;
+			undecided--;
+		}
+	}
+	for (int pass = home ? 0 : 1; pass < 2; pass++) {
+		Dwarf_Off off = 0, next;
+		size_t hsize;
+		while (undecided && dwarf_nextcu(d->dw, off, &next, &hsize, NULL, NULL, NULL) == 0) {
+			Dwarf_Die cu;
+			Dwarf_Off cuoff = off + hsize;
+			off = next;
+			if (!dwarf_offdie(d->dw, cuoff, &cu))
 				continue;
-			do {
-				const char *nm = dwarf_diename(&e);
-				Dwarf_Attribute a;
-				Dwarf_Sword v;
-				for (size_t i = 0; nm && i < n; i++)
-					if (!found[i] && strcmp(nm, names[i]) == 0 &&
-					    dwarf_attr(&e, DW_AT_const_value, &a) && dwarf_formsdata(&a, &v) == 0) {
-						values[i] = v;
-						found[i] = true;
-						missing--;
-					}
-			} while (missing && dwarf_siblingof(&e, &e) == 0);
-		} while (missing && dwarf_siblingof(&die, &die) == 0);
+			const char *file = dwarf_diename(&cu);
+			if (pass == 0 && !(file && ends_with(file, home)))
+				continue;
+			enum_unit(&cu, names, group, n, values, found, decided, &undecided);
+		}
 	}
 }
 

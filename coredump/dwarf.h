@@ -27,9 +27,14 @@ int pl_dwarf_sizeof(struct pl_dwarf *d, const char *type, int64_t *size);
 int pl_dwarf_member(struct pl_dwarf *d, const char *type, const char *path,
 		    int64_t *byte_offset, int32_t *bit_offset, int32_t *bit_size);
 /* Values of enumerators of top-level enum types, n names in one scan:
- * found[i] says whether values[i] is set. */
-void pl_dwarf_enumerators(struct pl_dwarf *d, const char *const *names, size_t n, int64_t *values,
-			  bool *found);
+ * found[i] says whether values[i] is set (a NULL name is not looked for).
+ * The names of one group (group[i], 0 to 7) are enumerators of one enum
+ * type, those the version has: the
+ * first enum type that has one of them decides them all, and the scan ends
+ * once every group is decided (else it reads every unit). The unit whose
+ * name ends in /home (or NULL) is scanned first. */
+void pl_dwarf_enumerators(struct pl_dwarf *d, const char *const *names, const int *group, size_t n,
+			  const char *home, int64_t *values, bool *found);
 /* The function whose entry is at pc (an address in the file's own terms):
  * calls fn with the offset and name of each pointer member of the struct its
  * first parameter points to (a tp_traverse function's object), nested

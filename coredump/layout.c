@@ -93,14 +93,20 @@ struct pl_error *pl_layout_from_dwarf(struct pl_layout *L, struct pl_dwarf *dw)
 	/* Frame enums exist from 3.11 on, with values that move between
 	 * versions; earlier versions have no interpreter frames. */
 	L->frame_cleared = L->owned_by_frame_object = L->owned_by_cstack = -1;
-	const char *en[] = { "FRAME_CLEARED", "FRAME_OWNED_BY_FRAME_OBJECT", "FRAME_OWNED_BY_CSTACK",
-			     "FRAME_CREATED", "FRAME_SUSPENDED", "FRAME_SUSPENDED_YIELD_FROM",
-			     "FRAME_EXECUTING", "FRAME_OWNED_BY_GENERATOR" };
+	/* Two enums: the frame states (group 0) and, with interpreter frames
+	 * (their owner field), the frame owners (group 1). Both are found in
+	 * genobject.c's unit; the scan ends as soon as both are. */
+	bool owners = L->if_owner >= 0;
+	const char *en[] = { "FRAME_CLEARED", owners ? "FRAME_OWNED_BY_FRAME_OBJECT" : NULL,
+			     owners ? "FRAME_OWNED_BY_CSTACK" : NULL, "FRAME_CREATED", "FRAME_SUSPENDED",
+			     "FRAME_SUSPENDED_YIELD_FROM", "FRAME_EXECUTING",
+			     owners ? "FRAME_OWNED_BY_GENERATOR" : NULL };
+	const int group[] = { 0, 1, 1, 0, 0, 0, 0, 1 };
 	enum { NEN = sizeof(en) / sizeof(en[0]) };
 	int64_t ev[NEN];
 	bool ef[NEN] = { false };
-	if (L->fo_state >= 0 || L->if_owner >= 0)   /* one scan for them all */
-		pl_dwarf_enumerators(dw, en, NEN, ev, ef);
+	if (L->fo_state >= 0 || owners)   /* one scan for them all */
+		pl_dwarf_enumerators(dw, en, group, NEN, "genobject.c", ev, ef);
 	if (L->if_owner >= 0) {
 		int32_t *own[] = { &L->frame_cleared, &L->owned_by_frame_object, &L->owned_by_cstack };
 		for (size_t i = 0; i < 3; i++)

@@ -185,6 +185,24 @@ static bool home_of_missing(struct pl_dwarf *d, const char *file)
 	return false;
 }
 
+/* The unit after the one at *off (0: the first) in *cu, its name (or
+ * NULL) in *file, *off moved past it; false after the last. A unit whose
+ * DIE cannot be read is passed over. */
+static bool next_unit(struct pl_dwarf *d, Dwarf_Off *off, Dwarf_Die *cu, const char **file)
+{
+	Dwarf_Off next;
+	size_t hsize;
+	while (dwarf_nextcu(d->dw, *off, &next, &hsize, NULL, NULL, NULL) == 0) {
+		Dwarf_Off cuoff = *off + hsize;
+		*off = next;
+		if (dwarf_offdie(d->dw, cuoff, cu)) {
+			*file = dwarf_diename(cu);
+			return true;
+		}
+	}
+	return false;
+}
+
 struct pl_error *pl_dwarf_index(struct pl_dwarf *d, const char *const *names, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -207,24 +225,15 @@ struct pl_error *pl_dwarf_index(struct pl_dwarf *d, const char *const *names, si
 
 	/* the types private to one source file first, from its unit: the
 	 * scan of all units, in order, then stops far sooner */
-	Dwarf_Off off = 0, next;
-	size_t hsize;
-	while (missing && dwarf_nextcu(d->dw, off, &next, &hsize, NULL, NULL, NULL) == 0) {
-		Dwarf_Die cu;
-		Dwarf_Off cuoff = off + hsize;
-		off = next;
-		const char *file = dwarf_offdie(d->dw, cuoff, &cu) ? dwarf_diename(&cu) : NULL;
+	Dwarf_Off off = 0;
+	Dwarf_Die cu;
+	const char *file;
+	while (missing && next_unit(d, &off, &cu, &file))
 		if (file && home_of_missing(d, file))
 			scan_unit(d, &cu, &missing);
-	}
 	off = 0;
-	while (missing && dwarf_nextcu(d->dw, off, &next, &hsize, NULL, NULL, NULL) == 0) {
-		Dwarf_Die cu;
-		Dwarf_Off cuoff = off + hsize;
-		off = next;
-		if (dwarf_offdie(d->dw, cuoff, &cu))
-			scan_unit(d, &cu, &missing);
-	}
+	while (missing && next_unit(d, &off, &cu, &file))
+		scan_unit(d, &cu, &missing);
 	return NULL;
 }
 
@@ -401,19 +410,12 @@ void pl_dwarf_enumerators(struct pl_dwarf *d, const char *const *names, const in
 		}
 	}
 	for (int pass = home ? 0 : 1; pass < 2; pass++) {
-		Dwarf_Off off = 0, next;
-		size_t hsize;
-		while (undecided && dwarf_nextcu(d->dw, off, &next, &hsize, NULL, NULL, NULL) == 0) {
-			Dwarf_Die cu;
-			Dwarf_Off cuoff = off + hsize;
-			off = next;
-			if (!dwarf_offdie(d->dw, cuoff, &cu))
-				continue;
-			const char *file = dwarf_diename(&cu);
-			if (pass == 0 && !(file && ends_with(file, home)))
-				continue;
-			enum_unit(&cu, names, group, n, values, found, decided, &undecided);
-		}
+		Dwarf_Off off = 0;
+		Dwarf_Die cu;
+		const char *file;
+		while (undecided && next_unit(d, &off, &cu, &file))
+			if (pass == 1 || (file && ends_with(file, home)))
+				enum_unit(&cu, names, group, n, values, found, decided, &undecided);
 	}
 }
 

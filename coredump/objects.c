@@ -1429,7 +1429,7 @@ struct walk {
 	size_t nsegs, capsegs;
 	_Atomic size_t next_seg;
 	struct pl_heap *index;   /* not NULL: each node is marked in its direct
-	                          * slot (1 + its segment, see census_index)
+	                          * slot (1 + its segment, see pl_census_stage)
 	                          * instead of kept in its segment */
 };
 

@@ -1965,7 +1965,7 @@ struct pl_error *pl_census_stage(struct pl_program *p, struct pl_heap *h, size_t
 	 * the numbering fills. (The walk touched every object's page: the
 	 * build reads them again in that order and gives back those behind
 	 * it.) */
-	struct walk w;
+	struct walk w = { 0 };   /* (freed whether or not the walk is made) */
 	size_t n = 0;
 	int8_t *gens = NULL;
 	bool ok = index_prepare(h) && walk_lists(h, limit, h, &w, &n);

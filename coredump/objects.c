@@ -1813,10 +1813,10 @@ static void walk_free(struct walk *w)
 	free(w->claimed);
 }
 
-/* The nodes of every gc list (see above), in no particular order (sorted:
- * in address order), each with its generation in the low 4 bits; NULL
- * when the lists must be walked one node at a time instead. */
-static uint64_t *census_nodes(struct pl_heap *h, uint64_t limit, bool sorted, size_t *np)
+/* The nodes of every gc list (see above), in address order, each with its
+ * generation in the low 4 bits; NULL when the lists must be walked one
+ * node at a time instead. */
+static uint64_t *census_nodes(struct pl_heap *h, uint64_t limit, size_t *np)
 {
 	struct walk w;
 	size_t n = 0;
@@ -1828,7 +1828,7 @@ static uint64_t *census_nodes(struct pl_heap *h, uint64_t limit, bool sorted, si
 				all[k++] = w.segs[i].nodes[j] | (uint64_t)w.segs[i].gen;
 	}
 	walk_free(&w);
-	if (all && sorted && !sort_u64(all, n)) {
+	if (all && !sort_u64(all, n)) {
 		free(all);
 		all = NULL;
 	}
@@ -1846,7 +1846,7 @@ static struct pl_error *census_segmented(struct pl_heap *h, uint64_t limit, int 
 {
 	struct pl_program *p = h->p;
 	size_t n = 0;
-	uint64_t *all = census_nodes(h, limit, true, &n);
+	uint64_t *all = census_nodes(h, limit, &n);
 	*done = 0;
 	if (!all)
 		return NULL;

@@ -863,7 +863,7 @@ static struct pl_idx_chunk *index_chunk(struct pl_heap *h, uint64_t addr)
 /* The slot for addr in chunk ch, its part written (to 0) if it never was. */
 static uint32_t *chunk_slot(struct pl_idx_chunk *ch, uint64_t addr)
 {
-	uint32_t k = (uint32_t)(addr >> PL_IDX_GRAIN_BITS) & ((1u << PL_IDX_CHUNK_BITS) - 1);
+	uint32_t k = pl_idx_slot(addr);
 	uint64_t part = (uint64_t)1 << (k >> PL_IDX_PART_BITS);
 	if (!(ch->written & part)) {
 		ch->written |= part;
@@ -1634,7 +1634,7 @@ static bool walk_mark(const struct walk *w, const struct segment *s, uint64_t no
 	struct pl_idx_chunk *ch = pl_heap_direct(a) && s->n <= w->limit ? made_chunk(w->index, a) : NULL;
 	if (!ch)
 		return false;
-	uint32_t k = (uint32_t)(a >> PL_IDX_GRAIN_BITS) & ((1u << PL_IDX_CHUNK_BITS) - 1);
+	uint32_t k = pl_idx_slot(a);
 	uint64_t part = (uint64_t)1 << (k >> PL_IDX_PART_BITS);
 	if (!(__atomic_load_n(&ch->written, __ATOMIC_RELAXED) & part))
 		__atomic_fetch_or(&ch->written, part, __ATOMIC_RELAXED);
@@ -1700,8 +1700,7 @@ static bool slot_step(struct walk *w, struct slot *sl)
 		uint64_t a = nx + (uint64_t)L->sizeof_gc_head;
 		const struct pl_idx_chunk *ch;
 		if (w->index && pl_heap_direct(a) && (ch = made_chunk(w->index, a)))
-			__builtin_prefetch(&ch->slots[(a >> PL_IDX_GRAIN_BITS) &
-						      ((1u << PL_IDX_CHUNK_BITS) - 1)], 1);
+			__builtin_prefetch(&ch->slots[pl_idx_slot(a)], 1);
 	}
 	return true;
 }

@@ -205,6 +205,13 @@ static inline uint32_t pl_idx_half(uint64_t addr)
 	return (uint32_t)(addr >> 4 & 1) << 31;
 }
 
+/* Where addr's 32 bytes have their slot in their chunk (its part:
+ * k >> PL_IDX_PART_BITS) */
+static inline uint32_t pl_idx_slot(uint64_t addr)
+{
+	return (uint32_t)(addr >> PL_IDX_GRAIN_BITS) & ((1u << PL_IDX_CHUNK_BITS) - 1);
+}
+
 /* The direct slot of addr's 32 bytes, or NULL when its part of a chunk was
  * never written (then no object is there). */
 static inline const uint32_t *pl_heap_dslot(const struct pl_heap *h, uint64_t addr)
@@ -213,7 +220,7 @@ static inline const uint32_t *pl_heap_dslot(const struct pl_heap *h, uint64_t ad
 	if (!l2)
 		return NULL;
 	const struct pl_idx_chunk *c = &l2[(addr >> 20) & ((1u << PL_IDX_L2_BITS) - 1)];
-	uint32_t k = (uint32_t)(addr >> PL_IDX_GRAIN_BITS) & ((1u << PL_IDX_CHUNK_BITS) - 1);
+	uint32_t k = pl_idx_slot(addr);
 	return c->written >> (k >> PL_IDX_PART_BITS) & 1 ? &c->slots[k] : NULL;
 }
 

@@ -17,6 +17,7 @@
 #include "../graph/analysis.h"
 #include "../render/json.h"
 #include "../render/stacks.h"
+#include "exit.h"
 
 #define MAX_FRAMES 16
 #define MAX_SUSPECTS 3
@@ -132,7 +133,10 @@ static void child(const char *path, const struct pl_options *opt, FILE *out)
 		    a.g.nunreachable, a.g.unreachable_bytes);
 		child_suspects(out, &a, leak, sizeof(leak));
 	}
-	pl_analysis_release(&a);
+	/* (a reader that ends with pl_exit_detached leaves its memory to
+	 * the kernel) */
+	if (!FAST_EXIT)
+		pl_analysis_release(&a);
 	if (fatal)
 		put(out, "signature", "%s in %s", pl_signal_name(sig), site[0] ? site : "(no Python frame)");
 	else if (leak[0])
@@ -141,7 +145,8 @@ static void child(const char *path, const struct pl_options *opt, FILE *out)
 		put(out, "signature", "no crash, no leak suspect");
 	for (size_t i = 0; i < p->nwarnings; i++)
 		put(out, "warning", "%s", p->warnings[i]);
-	pl_program_free(p);
+	if (!FAST_EXIT)
+		pl_program_free(p);
 }
 
 /* ---- the parent: records parsed back ---- */
@@ -479,7 +484,11 @@ static int start(struct rec *r, const char *path, const struct pl_options *opt)
 		if (!out)
 			_exit(71);
 		child(path, opt, out);
-		_exit(fclose(out) == 0 ? 0 : 74);
+		/* the record is out (EOF for the parent): the reader's teardown
+		 * happens after it is gone, so that the parent's wait ends then */
+		if (fclose(out) != 0)
+			_exit(74);
+		pl_exit_detached(0);
 	}
 	close(fds[1]);
 	r->pid = pid;

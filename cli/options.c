@@ -71,6 +71,7 @@ void pl_cli_usage(FILE *out)
 "      --jobs=N         triage: read N cores at a time (separate processes)\n"
 "      --timeout=S      triage: stop a reader after S seconds; its core gets an\n"
 "                       error record (exit 11) and the batch goes on\n"
+"                       (--jobs and --timeout with another command: usage error)\n"
 "      --retained       types: add retained bytes (builds the whole graph)\n"
 "      --min-share=PCT  report: a leak suspect retains at least PCT% of the\n"
 "                       reachable heap (default 10)\n"
@@ -137,6 +138,7 @@ int pl_cli_parse(struct cli *c, int argc, char **argv)
 	c->too_many = 10;
 	c->format = PL_FMT_TEXT;
 	c->jobs = 1;
+	bool jobs_set = false;
 	int opt;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
@@ -215,6 +217,7 @@ int pl_cli_parse(struct cli *c, int argc, char **argv)
 				return 2;
 			}
 			c->jobs = (unsigned)v;
+			jobs_set = true;
 			break;
 		}
 		case O_TIMEOUT:
@@ -255,6 +258,12 @@ int pl_cli_parse(struct cli *c, int argc, char **argv)
 	if (i >= argc) {
 		fprintf(stderr, "pyleak-core: no core file given; usage: pyleak-core [COMMAND] CORE "
 				"[EXECUTABLE] (see --help)\n");
+		return 2;
+	}
+	if (strcmp(c->command, "triage") && (jobs_set || c->timeout > 0)) {
+		fprintf(stderr, "pyleak-core: %s applies to triage only (%s reads one core in "
+				"this process); drop it, or use pyleak-core triage CORE...\n",
+			jobs_set ? "--jobs" : "--timeout", c->command);
 		return 2;
 	}
 	if (!strcmp(c->command, "triage")) {   /* every argument is a core */

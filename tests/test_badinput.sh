@@ -170,6 +170,10 @@ want=('has:third' 're:at most CORE and EXECUTABLE|usage|--help')
 check "a third positional argument" 2 -- "$T/x" "$T/y" third
 want=('has:abc' 're:number')
 check "--top not a number" 2 -- --top=abc "$T/x"
+want=('has:--jobs' 're:triage only')
+check "--jobs outside triage" 2 -- --jobs=2 "$T/x"
+want=('has:--timeout' 'has:stacks' 're:triage only')
+check "--timeout outside triage" 2 -- stacks --timeout=5 "$T/x"
 
 # ------------------------------------------------------- 2. not a core (3)
 

@@ -261,8 +261,8 @@ int pl_cli_parse(struct cli *c, int argc, char **argv)
 		return 2;
 	}
 	if (strcmp(c->command, "triage") && (jobs_set || c->timeout > 0)) {
-		fprintf(stderr, "pyleak-core: %s applies to triage only (%s reads one core in "
-				"this process); drop it, or use pyleak-core triage CORE...\n",
+		fprintf(stderr, "pyleak-core: %s applies to triage only, not to %s; drop it, or "
+				"use pyleak-core triage CORE...\n",
 			jobs_set ? "--jobs" : "--timeout", c->command);
 		return 2;
 	}

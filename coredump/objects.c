@@ -999,15 +999,13 @@ uint32_t pl_heap_add(struct pl_heap *h, const struct pl_obj *o, bool *dup)
 }
 
 /* Number the n objects whose direct slots hold a mark (1 + the walk's
- * segment, and the half) in address order: objs[id] gets the address and
- * the generation of the segment's ring (gens[segment]), the slot id + 1;
- * the marks of segments on no ring (gens[segment] < 0) are cleared. false
- * when out of memory, or when the marks on rings are not n. */
+ * segment, and the half) in address order, into h->objs (room for n):
+ * objs[id] gets the address and the generation of the segment's ring
+ * (gens[segment]), the slot id + 1; the marks of segments on no ring
+ * (gens[segment] < 0) are cleared. false when the marks on rings are
+ * not n. */
 static bool index_number(struct pl_heap *h, size_t n, const int8_t *gens, size_t nsegs)
 {
-	if (!h->objs && !(h->objs = pl_big_resize(NULL, 0, n * sizeof(*h->objs))))
-		return false;
-	h->capobjs = n;
 	size_t id = 0;
 	for (size_t i = 0; h->idir && i < (size_t)1 << PL_IDX_L1_BITS; i++) {
 		struct pl_idx_chunk *l2 = h->idir[i];
@@ -1974,6 +1972,7 @@ struct pl_error *pl_census_stage(struct pl_program *p, struct pl_heap *h, size_t
 	size_t nsegs = w.nsegs;
 	walk_free(&w);
 	if (ok && (ok = (h->objs = pl_big_resize(NULL, 0, (n ? n : 1) * sizeof(*h->objs))) != NULL)) {
+		h->capobjs = n;
 		struct populate f = { h->objs, n * sizeof(*h->objs) };
 		struct pl_beside b;
 		pl_beside_start(&b, populate_thread, &f);

@@ -29,10 +29,10 @@ int pl_dwarf_member(struct pl_dwarf *d, const char *type, const char *path,
 /* Values of enumerators of top-level enum types, n names in one scan:
  * found[i] says whether values[i] is set (a NULL name is not looked for).
  * The names of one group (group[i], 0 to 7) are enumerators of one enum
- * type, those the version has: the
- * first enum type that has one of them decides them all, and the scan ends
- * once every group is decided (else it reads every unit). The unit whose
- * name ends in /home (or NULL) is scanned first. */
+ * type, those the version has: the first enum type that has one of them
+ * decides them all, and the scan ends once every group is decided (else it
+ * reads every unit). The unit whose name ends in /home (or NULL) is
+ * scanned first. */
 void pl_dwarf_enumerators(struct pl_dwarf *d, const char *const *names, const int *group, size_t n,
 			  const char *home, int64_t *values, bool *found);
 /* The function whose entry is at pc (an address in the file's own terms):

@@ -45,12 +45,13 @@ static void compress(uint32_t v, uint32_t *ancestor, uint32_t *label, const uint
 }
 
 /* The iterative DFS from the super-root's successors roots[from..nroots)
- * (numbers from *N on). The stack holds dfs numbers; cursor[k] is the next
- * edge to look at for stack entry k (for the super-root: next root).
+ * (numbers from *N on). order[d - 1] receives the node numbered d (the
+ * super-root, 0, has no entry). The stack holds dfs numbers; cursor[k] is
+ * the next edge to look at for stack entry k (for the super-root: next root).
  * A node's semi starts as its own number, or, when its one predecessor is
  * the parent the search reached it from, as the parent's: final already. */
 static void search(const uint32_t *off, const uint32_t *dst, const uint32_t *roots, size_t from,
-		   size_t nroots, uint32_t *dfn, uint32_t *vertex, uint32_t *parent, uint32_t *semi,
+		   size_t nroots, uint32_t *dfn, uint32_t *order, uint32_t *parent, uint32_t *semi,
 		   uint32_t *cursor, uint32_t *stack, uint32_t n, uint32_t *N)
 {
 	uint32_t sp = 0, next = *N;
@@ -67,7 +68,7 @@ static void search(const uint32_t *off, const uint32_t *dst, const uint32_t *roo
 					w = r;
 			}
 		} else {
-			uint32_t node = vertex[v];
+			uint32_t node = order[v - 1];
 			while (cursor[sp - 1] < off[node + 1] && w == NONE) {
 				uint32_t t = dst[cursor[sp - 1]++];
 				if ((d = dfn[t]) == NONE || d == ONE)
@@ -79,7 +80,7 @@ static void search(const uint32_t *off, const uint32_t *dst, const uint32_t *roo
 			continue;
 		}
 		dfn[w] = next;
-		vertex[next] = w;
+		order[next - 1] = w;
 		parent[next] = v;
 		semi[next] = d == ONE ? v : next;
 		stack[sp] = next;
@@ -137,7 +138,6 @@ struct pl_error *pl_dominators_idle(uint32_t n, const uint32_t *off, const uint3
 	const struct pl_dom_scratch *lent = scratch ? scratch : &none;
 	/* dfs numbers: 0 is the super-root, 1..N-1 reached nodes */
 	uint32_t *dfn = lent->dfn ? lent->dfn : malloc(((size_t)n + 2) * sizeof(*dfn));
-	uint32_t *vertex = malloc(((size_t)n + 2) * sizeof(*vertex));
 	uint32_t *parent = malloc(((size_t)n + 2) * sizeof(*parent));
 	uint32_t *semi = malloc(((size_t)n + 2) * sizeof(*semi));
 	uint32_t *ancestor = lent->ancestor ? lent->ancestor : malloc(((size_t)n + 2) * sizeof(*ancestor));
@@ -154,7 +154,7 @@ struct pl_error *pl_dominators_idle(uint32_t n, const uint32_t *off, const uint3
 		err = pl_error(PL_E_NOMEM, "too many objects for the dominator tree (%u)", n);
 		goto out;
 	}
-	if (!dfn || !vertex || !parent || !semi || !ancestor || !label || !cursor || !is_root) {
+	if (!dfn || !parent || !semi || !ancestor || !label || !cursor || !is_root) {
 		err = pl_error(PL_E_NOMEM, "out of memory computing dominators");
 		goto out;
 	}
@@ -176,11 +176,11 @@ struct pl_error *pl_dominators_idle(uint32_t n, const uint32_t *off, const uint3
 			 : off[v] == off[v + 1]                   ? SKIP
 								  : ONE;
 	uint32_t N = 1;
-	vertex[0] = NONE;
 	parent[0] = NONE;
 	semi[0] = 0;
-	/* order doubles as the DFS stack: it is only filled at the end */
-	search(off, dst, roots, 0, nroots, dfn, vertex, parent, semi, cursor, order, n, &N);
+	/* order[d - 1] is the node numbered d (the vertex of Lengauer-Tarjan)
+	 * from the search on, and ancestor, set only after it, is its stack */
+	search(off, dst, roots, 0, nroots, dfn, order, parent, semi, cursor, ancestor, n, &N);
 	if (more) {
 		/* more roots: the nodes the predicate picks among those the roots
 		 * do not reach, all chosen before the search goes on from them.
@@ -208,7 +208,7 @@ struct pl_error *pl_dominators_idle(uint32_t n, const uint32_t *off, const uint3
 			bit_set(is_root, extra[i]);
 			dfn[extra[i]] = NONE;   /* from SKIP or ONE: a root now */
 		}
-		search(off, dst, extra, 0, nextra, dfn, vertex, parent, semi, cursor, order, n, &N);
+		search(off, dst, extra, 0, nextra, dfn, order, parent, semi, cursor, ancestor, n, &N);
 		free(extra);
 	}
 	/* the search is over: order is free from N - 1 on */
@@ -221,7 +221,7 @@ struct pl_error *pl_dominators_idle(uint32_t n, const uint32_t *off, const uint3
 	}
 	for (uint32_t w = N - 1; w >= 1; w--) {
 		if (semi[w] == w) {   /* else one predecessor, the parent: semi is final */
-			uint32_t node = vertex[w];
+			uint32_t node = order[w - 1];
 			if (bit_test(is_root, node))
 				semi[w] = 0;
 			/* a type object has as many predecessors as instances: their
@@ -274,13 +274,10 @@ struct pl_error *pl_dominators_idle(uint32_t n, const uint32_t *off, const uint3
 	else
 		skip_pass(&sk);
 	for (uint32_t w = 1; w < N; w++)
-		idom[vertex[w]] = dom[w] == 0 ? PL_DOM_SUPER : vertex[dom[w]];
-	for (uint32_t w = 1; w < N; w++)
-		order[w - 1] = vertex[w];
+		idom[order[w - 1]] = dom[w] == 0 ? PL_DOM_SUPER : order[dom[w] - 1];
 	*norder = N - 1 + sk.ntail;
 out:
 	free(is_root);
-	free(vertex);
 	free(parent);
 	free(semi);
 	if (dfn != lent->dfn)

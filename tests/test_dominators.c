@@ -83,6 +83,19 @@ static void reach(const struct g *g, uint32_t cut, bool *seen)
 	}
 }
 
+/* Two results of pl_dominators for one graph are the same: idom2 (and its
+ * order) as idom1 (the one wanted) */
+static void same(unsigned seed, uint32_t n, const uint32_t *idom1, const uint32_t *order1,
+		 uint32_t n1, const uint32_t *idom2, const uint32_t *order2, uint32_t n2)
+{
+	ck_assert_uint_eq(n1, n2);
+	for (uint32_t v = 0; v < n; v++)
+		ck_assert_msg(idom1[v] == idom2[v], "seed %u: idom(%u) %u, want %u", seed, v, idom2[v],
+			      idom1[v]);
+	for (uint32_t i = 0; i < n1; i++)
+		ck_assert_uint_eq(order1[i], order2[i]);
+}
+
 START_TEST(random_graphs)
 {
 	for (unsigned seed = 1; seed <= 3000; seed++) {
@@ -120,6 +133,15 @@ START_TEST(random_graphs)
 			}
 			ck_assert_msg(idom[v] == want, "seed %u: idom(%u) = %u, want %u", seed, v, idom[v], want);
 		}
+		/* the same with working memory lent (full of garbage: its contents
+		 * are not kept), and with the idle entry point */
+		static uint32_t lend[4][MAXN + 2];
+		memset(lend, 0xa5, sizeof(lend));
+		const struct pl_dom_scratch scratch = { lend[0], lend[1], lend[2], lend[3] };
+		uint32_t idom2[MAXN], order2[MAXN + 1], norder2 = 0;
+		ck_assert(pl_dominators_idle(g.n, g.off, g.dst, g.roff, g.rsrc, g.roots, g.nroots, NULL,
+					     NULL, idom2, order2, &norder2, NULL, &scratch) == NULL);
+		same(seed, g.n, idom, order, norder, idom2, order2, norder2);
 		/* preorder: a node's dominator comes before it */
 		uint32_t pos[MAXN];
 		for (uint32_t i = 0; i < norder; i++)
@@ -132,19 +154,6 @@ START_TEST(random_graphs)
 	}
 }
 END_TEST
-
-/* Two results of pl_dominators for one graph are the same: idom2 (and its
- * order) as idom1 (the one wanted) */
-static void same(unsigned seed, uint32_t n, const uint32_t *idom1, const uint32_t *order1,
-		 uint32_t n1, const uint32_t *idom2, const uint32_t *order2, uint32_t n2)
-{
-	ck_assert_uint_eq(n1, n2);
-	for (uint32_t v = 0; v < n; v++)
-		ck_assert_msg(idom1[v] == idom2[v], "seed %u: idom(%u) %u, want %u", seed, v, idom2[v],
-			      idom1[v]);
-	for (uint32_t i = 0; i < n1; i++)
-		ck_assert_uint_eq(order1[i], order2[i]);
-}
 
 static bool picked(void *ctx, uint32_t v)
 {

@@ -880,31 +880,6 @@ static uint32_t *direct_slot(struct pl_heap *h, uint64_t addr)
 	return ch ? chunk_slot(ch, addr) : NULL;
 }
 
-/* The chunks for every MiB of the core's own memory, made now, in address
- * order, so that threads can then write slots there (each in chunks of its
- * own) without making any; false when out of memory. */
-static bool index_prepare(struct pl_heap *h)
-{
-	const struct pl_as *as = &h->p->as;
-	for (size_t i = 0; i < as->n; i++) {
-		const struct pl_as_range *r = &as->r[i];
-		if (r->src != PL_SRC_CORE || !r->data || r->end <= r->start || !pl_heap_direct(r->start))
-			continue;
-		for (uint64_t mb = r->start >> 20; mb <= (r->end - 1) >> 20 && mb < (1ull << 28); mb++)
-			if (!index_chunk(h, mb << 20))
-				return false;
-	}
-	return true;
-}
-
-/* The chunk of addr if it was made, else NULL; makes nothing. */
-static struct pl_idx_chunk *made_chunk(const struct pl_heap *h, uint64_t addr)
-{
-	struct pl_idx_chunk *l2 = h->idir ? h->idir[addr >> 32] : NULL;
-	struct pl_idx_chunk *ch = l2 ? &l2[(addr >> 20) & ((1u << PL_IDX_L2_BITS) - 1)] : NULL;
-	return ch && ch->slots ? ch : NULL;
-}
-
 static void index_release(struct pl_heap *h)
 {
 	if (h->idir) {
@@ -996,55 +971,6 @@ uint32_t pl_heap_add(struct pl_heap *h, const struct pl_obj *o, bool *dup)
 			*shared |= PL_IDX_SHARED;
 	}
 	return id;
-}
-
-/* Number the n objects whose direct slots hold a mark (1 + the walk's
- * segment, and the half) in address order, into h->objs (room for n):
- * objs[id] gets the address and the generation of the segment's ring
- * (gens[segment]), the slot id + 1; the marks of segments on no ring
- * (gens[segment] < 0) are cleared. false when the marks on rings are
- * not n. */
-static bool index_number(struct pl_heap *h, size_t n, const int8_t *gens, size_t nsegs)
-{
-	size_t id = 0;
-	for (size_t i = 0; h->idir && i < (size_t)1 << PL_IDX_L1_BITS; i++) {
-		struct pl_idx_chunk *l2 = h->idir[i];
-		for (size_t j = 0; l2 && j < (size_t)1 << PL_IDX_L2_BITS; j++) {
-			uint32_t *c = l2[j].slots;
-			if (!c)
-				continue;
-			uint64_t base = (uint64_t)i << 32 | (uint64_t)j << 20;
-			const uint64_t *w = (const uint64_t *)c;   /* two slots at a time */
-			for (size_t k = 0; k < ((size_t)1 << PL_IDX_CHUNK_BITS) / 2; k++) {
-				/* parts never written hold nothing: not read */
-				if (!(l2[j].written >> (2 * k >> PL_IDX_PART_BITS) & 1)) {
-					k |= ((size_t)1 << (PL_IDX_PART_BITS - 1)) - 1;
-					continue;
-				}
-				if (!w[k])
-					continue;
-				for (size_t s = 2 * k; s < 2 * k + 2; s++) {
-					if (!c[s])
-						continue;
-					size_t seg = (c[s] & PL_IDX_ID) - 1;
-					if (seg >= nsegs || gens[seg] < 0) {
-						c[s] = 0;
-						continue;
-					}
-					if (id == n)
-						return false;
-					uint32_t half = c[s] & PL_IDX_HIGH;
-					h->objs[id] = (struct pl_obj){
-						.addr = base | (uint64_t)s << PL_IDX_GRAIN_BITS |
-							(half ? 16 : 0),
-						.gen = (uint8_t)gens[seg] };
-					c[s] = (uint32_t)++id | half;
-				}
-			}
-		}
-	}
-	h->nobjs = id;
-	return id == n;
 }
 
 /* A radix sort pass: turn a 16-bit digit histogram into each digit's first
@@ -1408,7 +1334,7 @@ static bool sort_u64(uint64_t *a, size_t n)
 struct segment {
 	uint64_t seed;
 	uint64_t prev0;          /* the seed's link back, checked if check0 */
-	uint64_t *nodes;         /* (not kept when the walk indexes them) */
+	uint64_t *nodes;         /* (not kept when the walk only counts them) */
 	size_t n, cap;
 	uint64_t last;           /* the last node */
 	uint64_t end;            /* the node after the last: a seed or a head */
@@ -1426,9 +1352,9 @@ struct walk {
 	struct segment *segs;
 	size_t nsegs, capsegs;
 	_Atomic size_t next_seg;
-	struct pl_heap *index;   /* not NULL: each node is marked in its direct
-	                          * slot (1 + its segment, see pl_census_stage)
-	                          * instead of kept in its segment */
+	bool count;              /* the nodes are only counted, not kept: the
+	                          * claimed bits are the census (see
+	                          * pl_census_stage) */
 };
 
 struct slot {
@@ -1620,30 +1546,6 @@ static bool walk_keep(const struct walk *w, struct segment *s, uint64_t node)
 	return true;
 }
 
-/* Mark node's object in its direct slot with 1 + the index of segment s
- * (and the half); false when the segment has more nodes than there can
- * be objects, when the object is outside the chunks made for the core's
- * memory, or when its slot is taken (two nodes in 32 bytes: not in a
- * sound core). Walkers mark any chunk: its part bits are set atomically,
- * and each writes only the slots of the nodes it claimed. */
-static bool walk_mark(const struct walk *w, const struct segment *s, uint64_t node)
-{
-	uint64_t a = node + (uint64_t)w->L->sizeof_gc_head;
-	struct pl_idx_chunk *ch = pl_heap_direct(a) && s->n <= w->limit ? made_chunk(w->index, a) : NULL;
-	if (!ch)
-		return false;
-	uint32_t k = pl_idx_slot(a);
-	uint64_t part = (uint64_t)1 << (k >> PL_IDX_PART_BITS);
-	if (!(__atomic_load_n(&ch->written, __ATOMIC_RELAXED) & part))
-		__atomic_fetch_or(&ch->written, part, __ATOMIC_RELAXED);
-	/* (a part never written is fresh zero pages: its first access is
-	 * this write, which faults a page in once) */
-	uint32_t free_slot = 0;
-	return __atomic_compare_exchange_n(&ch->slots[k], &free_slot,
-					   (uint32_t)(s - w->segs + 1) | pl_idx_half(a), false,
-					   __ATOMIC_RELAXED, __ATOMIC_RELAXED);
-}
-
 static bool slot_start(struct walk *w, struct slot *sl)
 {
 	size_t i = atomic_fetch_add_explicit(&w->next_seg, 1, memory_order_relaxed);
@@ -1678,7 +1580,7 @@ static bool slot_step(struct walk *w, struct slot *sl)
 		return false;
 	}
 	sl->first = false;
-	if (w->index ? !walk_mark(w, s, sl->node) : !walk_keep(w, s, sl->node)) {
+	if (w->count ? s->n > w->limit : !walk_keep(w, s, sl->node)) {
 		s->fail = true;
 		return false;
 	}
@@ -1695,10 +1597,6 @@ static bool slot_step(struct walk *w, struct slot *sl)
 	if (sl->g) {
 		__builtin_prefetch(sl->g);
 		__builtin_prefetch((const void *)&w->claimed[sl->off >> 10]);
-		uint64_t a = nx + (uint64_t)L->sizeof_gc_head;
-		const struct pl_idx_chunk *ch;
-		if (w->index && pl_heap_direct(a) && (ch = made_chunk(w->index, a)))
-			__builtin_prefetch(&ch->slots[pl_idx_slot(a)], 1);
 	}
 	return true;
 }
@@ -1754,10 +1652,10 @@ static bool stitch(struct walk *w, const struct pl_addrmap *by_seed, int g, size
 }
 
 /* The segmented walk of every gc list (see above), its segments put
- * together in rings; index (or NULL) as in struct walk. false when the
+ * together in rings; count as in struct walk. false when the
  * lists must be walked one node at a time instead. *n: the nodes on the
  * rings. The caller frees the walk with walk_free, whatever the answer. */
-static bool walk_lists(struct pl_heap *h, uint64_t limit, struct pl_heap *index, struct walk *w,
+static bool walk_lists(struct pl_heap *h, uint64_t limit, bool count, struct walk *w,
 		       size_t *n)
 {
 	struct pl_program *p = h->p;
@@ -1765,7 +1663,7 @@ static bool walk_lists(struct pl_heap *h, uint64_t limit, struct pl_heap *index,
 	const struct pl_core *c = p->core;
 	unsigned nthreads = pl_threads();
 	*w = (struct walk){ .as = &p->as, .L = &p->L, .base = c->map, .size = c->size,
-			    .mask = ~(uint64_t)p->L.gc_list_mask, .limit = limit, .index = index };
+			    .mask = ~(uint64_t)p->L.gc_list_mask, .limit = limit, .count = count };
 	*n = 0;
 	if (gc->collecting || !c->map || c->size < 16 || nthreads < 2)
 		return false;
@@ -1810,6 +1708,105 @@ static void walk_free(struct walk *w)
 	free(w->claimed);
 }
 
+/* The nodes of the segments off the ring of generation main_gen, walked
+ * again from their seeds: each with its generation in the low 4 bits (15:
+ * the segment is on no ring), sorted. A segment's seed is claimed even when
+ * its first step failed. false when out of memory, or when a walk again
+ * does not end where the first one did. */
+static bool census_exceptions(const struct walk *w, int main_gen, uint64_t **excp, size_t *nexcp)
+{
+	size_t total = 0;
+	for (size_t i = 0; i < w->nsegs; i++)
+		if (w->segs[i].gen != main_gen)
+			total += w->segs[i].n ? w->segs[i].n : 1;
+	uint64_t *exc = malloc((total ? total : 1) * sizeof(*exc));
+	if (!exc)
+		return false;
+	size_t k = 0;
+	for (size_t i = 0; i < w->nsegs; i++) {
+		const struct segment *s = &w->segs[i];
+		if (s->gen == main_gen)
+			continue;
+		uint64_t code = s->gen >= 0 ? (uint64_t)s->gen : 15, node = s->seed;
+		size_t hint = 0;
+		exc[k++] = node | code;
+		for (size_t j = 1; j < s->n; j++) {
+			uint64_t next;
+			if (!walk_u64(w, &hint, node + (uint64_t)w->L->gc_next, &next) ||
+			    ((node = next & w->mask) & 15)) {
+				free(exc);
+				return false;
+			}
+			exc[k++] = node | code;
+		}
+		if (s->n && node != s->last) {
+			free(exc);
+			return false;
+		}
+	}
+	if (!sort_u64(exc, k)) {
+		free(exc);
+		return false;
+	}
+	*excp = exc;
+	*nexcp = k;
+	return true;
+}
+
+/* Number the nodes the walk claimed (a bit per 16 bytes of the core file)
+ * in address order into h->objs (room for n): objs[id] gets the object's
+ * address and generation (main_gen, or its exception's; exceptions on no
+ * ring are left out), its direct slot id + 1. false when that is not n
+ * objects, or when the bits are not what a sound walk leaves: an object
+ * outside the direct index, two in one slot's 32 bytes, an exception not
+ * claimed. */
+static bool claimed_number(struct pl_heap *h, const struct walk *w, size_t n, int main_gen,
+			   const uint64_t *exc, size_t nexc)
+{
+	const struct pl_as *as = w->as;
+	const uint64_t head = (uint64_t)w->L->sizeof_gc_head;
+	size_t id = 0, e = 0;
+	for (size_t i = 0; i < as->n; i++) {
+		const struct pl_as_range *r = &as->r[i];
+		if (r->src != PL_SRC_CORE || !r->data || r->end <= r->start || r->data < w->base ||
+		    (size_t)(r->data - w->base) >= w->size)
+			continue;
+		size_t lo = (size_t)(r->data - w->base), hi = lo + (size_t)(r->end - r->start);
+		if (hi > w->size)
+			hi = w->size;
+		/* a node's bit is its gc head's offset in the file >> 4: the low
+		 * bits of that offset are the same for all of a range's nodes,
+		 * whose addresses are 16-aligned (the file's need not be) */
+		size_t delta = (lo - (size_t)r->start) & 15;
+		size_t first = lo >> 4, last = (hi - 1) >> 4;   /* bits */
+		for (size_t wi = first >> 6; wi <= last >> 6; wi++) {
+			uint64_t word = atomic_load_explicit(&w->claimed[wi], memory_order_relaxed);
+			if (wi == first >> 6)
+				word &= ~(uint64_t)0 << (first & 63);
+			if (wi == last >> 6 && (last & 63) != 63)
+				word &= ((uint64_t)1 << ((last & 63) + 1)) - 1;
+			for (; word; word &= word - 1) {
+				size_t off = ((wi << 6) + (size_t)__builtin_ctzll(word)) << 4 | delta;
+				if (off < lo || off + 16 > hi)
+					continue;   /* another range's, at the ends */
+				uint64_t node = r->start + (off - lo), code = (uint64_t)main_gen;
+				if (e < nexc && (exc[e] & ~(uint64_t)15) < node)
+					return false;   /* (sorted, and each one claimed) */
+				if (e < nexc && (exc[e] & ~(uint64_t)15) == node && (code = exc[e++] & 15) == 15)
+					continue;
+				uint64_t a = node + head;
+				uint32_t *slot;
+				if (id == n || !pl_heap_direct(a) || !(slot = direct_slot(h, a)) || *slot)
+					return false;
+				h->objs[id] = (struct pl_obj){ .addr = a, .gen = (uint8_t)code };
+				*slot = (uint32_t)++id | pl_idx_half(a);
+			}
+		}
+	}
+	h->nobjs = id;
+	return e == nexc && id == n;
+}
+
 /* The nodes of every gc list (see above), in address order, each with its
  * generation in the low 4 bits; NULL when the lists must be walked one
  * node at a time instead. */
@@ -1818,7 +1815,7 @@ static uint64_t *census_nodes(struct pl_heap *h, uint64_t limit, size_t *np)
 	struct walk w;
 	size_t n = 0;
 	uint64_t *all = NULL;
-	if (walk_lists(h, limit, NULL, &w, &n) && (all = malloc((n ? n : 1) * sizeof(*all)))) {
+	if (walk_lists(h, limit, false, &w, &n) && (all = malloc((n ? n : 1) * sizeof(*all)))) {
 		size_t k = 0;
 		for (size_t i = 0; i < w.nsegs; i++)
 			for (size_t j = 0; w.segs[i].gen >= 0 && j < w.segs[i].n; j++)
@@ -1954,32 +1951,40 @@ struct pl_error *pl_census_stage(struct pl_program *p, struct pl_heap *h, size_t
 	struct pl_error *err = census_start(p, h, &limit);
 	if (err)
 		return err;
-	/* The walkers mark each node's object in the index, in the chunks made
-	 * first for every MiB of the core's memory, with its segment; once the
-	 * segments are put together in rings, the marks are numbered in
-	 * address order, each given its ring's generation (or cleared: its
-	 * segment is on no ring), while the helper maps in the objects' array
-	 * the numbering fills. (The walk touched every object's page: the
-	 * build reads them again in that order and gives back those behind
-	 * it.) */
+	/* The walkers claim each node in a bitmap (a bit per 16 bytes of the
+	 * core file). Once the segments are put together in rings, the nodes of
+	 * the segments off the largest ring (the oldest generation, as a rule)
+	 * are walked again for their generation (or to be left out: their
+	 * segment is on no ring). Then the bitmap, read in address order,
+	 * numbers the objects, writes their direct slots, in order, while the
+	 * helper maps in the objects' array the numbering fills. (The walk
+	 * touched every object's page: the build reads them again in that
+	 * order and gives back those behind it.) */
 	struct walk w = { 0 };   /* (freed whether or not the walk is made) */
-	size_t n = 0;
-	int8_t *gens = NULL;
-	bool ok = index_prepare(h) && walk_lists(h, limit, h, &w, &n);
-	if (ok && (ok = (gens = malloc(w.nsegs ? w.nsegs : 1)) != NULL))
+	size_t n = 0, nexc = 0;
+	uint64_t *exc = NULL;
+	int main_gen = 0;
+	bool ok = walk_lists(h, limit, true, &w, &n);
+	if (ok) {
+		uint64_t per[4] = { 0 };
 		for (size_t i = 0; i < w.nsegs; i++)
-			gens[i] = (int8_t)w.segs[i].gen;
-	size_t nsegs = w.nsegs;
-	walk_free(&w);
+			if (w.segs[i].gen >= 0)
+				per[w.segs[i].gen] += w.segs[i].n;
+		for (int g = 1; g < 4; g++)
+			if (per[g] > per[main_gen])
+				main_gen = g;
+		ok = census_exceptions(&w, main_gen, &exc, &nexc);
+	}
 	if (ok && (ok = (h->objs = pl_big_resize(NULL, 0, (n ? n : 1) * sizeof(*h->objs))) != NULL)) {
 		h->capobjs = n;
 		struct populate f = { h->objs, n * sizeof(*h->objs) };
 		struct pl_beside b;
 		pl_beside_start(&b, populate_thread, &f);
-		ok = index_number(h, n, gens, nsegs);
+		ok = claimed_number(h, &w, n, main_gen, exc, nexc);
 		pl_beside_wait(&b);
 	}
-	free(gens);
+	walk_free(&w);
+	free(exc);
 	if (!ok) {   /* the one-by-one walk does it, and says where it fails */
 		pl_heap_release(h);
 		return census_lists(p, h, limit, false);

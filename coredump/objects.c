@@ -1787,8 +1787,9 @@ static bool claimed_number(struct pl_heap *h, const struct walk *w, size_t n, in
 				word &= ((uint64_t)1 << ((last & 63) + 1)) - 1;
 			for (; word; word &= word - 1) {
 				size_t off = ((wi << 6) + (size_t)__builtin_ctzll(word)) << 4 | delta;
-				if (off < lo || off + 16 > hi)
-					continue;   /* another range's, at the ends */
+				if (off < lo || off + head > hi)
+					continue;   /* another range's, at the ends (a node's
+					             * gc head is in its range: walk_node) */
 				uint64_t node = r->start + (off - lo), code = (uint64_t)main_gen;
 				if (e < nexc && (exc[e] & ~(uint64_t)15) < node)
 					return false;   /* (sorted, and each one claimed) */

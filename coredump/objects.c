@@ -1334,8 +1334,7 @@ static bool sort_u64(uint64_t *a, size_t n)
 struct segment {
 	uint64_t seed;
 	uint64_t prev0;          /* the seed's link back, checked if check0 */
-	uint64_t *nodes;         /* (not kept when the walk only counts them) */
-	size_t n, cap;
+	size_t n;                /* its nodes */
 	uint64_t last;           /* the last node */
 	uint64_t end;            /* the node after the last: a seed or a head */
 	int gen;                 /* the ring it is part of; -1: none */
@@ -1352,9 +1351,6 @@ struct walk {
 	struct segment *segs;
 	size_t nsegs, capsegs;
 	_Atomic size_t next_seg;
-	bool count;              /* the nodes are only counted, not kept: the
-	                          * claimed bits are the census (see
-	                          * pl_census_stage) */
 };
 
 struct slot {
@@ -1530,22 +1526,6 @@ static bool sample_seeds(struct walk *w)
 	return ok;
 }
 
-/* Keep node in segment s; false when out of memory, or when it has more
- * nodes than there can be objects. */
-static bool walk_keep(const struct walk *w, struct segment *s, uint64_t node)
-{
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 256;
-		uint64_t *n = cap <= w->limit + 1 ? realloc(s->nodes, cap * sizeof(*n)) : NULL;
-		if (!n)
-			return false;
-		s->nodes = n;
-		s->cap = cap;
-	}
-	s->nodes[s->n] = node;
-	return true;
-}
-
 static bool slot_start(struct walk *w, struct slot *sl)
 {
 	size_t i = atomic_fetch_add_explicit(&w->next_seg, 1, memory_order_relaxed);
@@ -1580,7 +1560,7 @@ static bool slot_step(struct walk *w, struct slot *sl)
 		return false;
 	}
 	sl->first = false;
-	if (w->count ? s->n > w->limit : !walk_keep(w, s, sl->node)) {
+	if (s->n > w->limit) {
 		s->fail = true;
 		return false;
 	}
@@ -1651,19 +1631,18 @@ static bool stitch(struct walk *w, const struct pl_addrmap *by_seed, int g, size
 	return cur == head && last == prev;
 }
 
-/* The segmented walk of every gc list (see above), its segments put
- * together in rings; count as in struct walk. false when the
- * lists must be walked one node at a time instead. *n: the nodes on the
- * rings. The caller frees the walk with walk_free, whatever the answer. */
-static bool walk_lists(struct pl_heap *h, uint64_t limit, bool count, struct walk *w,
-		       size_t *n)
+/* The segmented walk of every gc list (see above): its nodes claimed in
+ * w->claimed, its segments put together in rings. false when the lists
+ * must be walked one node at a time instead. *n: the nodes on the rings.
+ * The caller frees the walk with walk_free, whatever the answer. */
+static bool walk_lists(struct pl_heap *h, uint64_t limit, struct walk *w, size_t *n)
 {
 	struct pl_program *p = h->p;
 	const struct pl_gcstate *gc = &p->rt.gc;
 	const struct pl_core *c = p->core;
 	unsigned nthreads = pl_threads();
 	*w = (struct walk){ .as = &p->as, .L = &p->L, .base = c->map, .size = c->size,
-			    .mask = ~(uint64_t)p->L.gc_list_mask, .limit = limit, .count = count };
+			    .mask = ~(uint64_t)p->L.gc_list_mask, .limit = limit };
 	*n = 0;
 	if (gc->collecting || !c->map || c->size < 16 || nthreads < 2)
 		return false;
@@ -1702,8 +1681,6 @@ static bool walk_lists(struct pl_heap *h, uint64_t limit, bool count, struct wal
 
 static void walk_free(struct walk *w)
 {
-	for (size_t i = 0; i < w->nsegs; i++)
-		free(w->segs[i].nodes);
 	free(w->segs);
 	free(w->claimed);
 }
@@ -1753,19 +1730,52 @@ static bool census_exceptions(const struct walk *w, int main_gen, uint64_t **exc
 	return true;
 }
 
-/* Number the nodes the walk claimed (a bit per 16 bytes of the core file)
- * in address order into h->objs (room for n): objs[id] gets the object's
- * address and generation (main_gen, or its exception's; exceptions on no
- * ring are left out), its direct slot id + 1. false when that is not n
- * objects, or when the bits are not what a sound walk leaves: an object
- * outside the direct index, two in one slot's 32 bytes, an exception not
- * claimed. */
-static bool claimed_number(struct pl_heap *h, const struct walk *w, size_t n, int main_gen,
-			   const uint64_t *exc, size_t nexc)
+/* A segmented walk ready to be read in address order: the nodes of the
+ * largest ring have generation main_gen; those of the other segments are
+ * the exceptions (census_exceptions). */
+struct claimed {
+	struct walk w;
+	size_t n;                /* the nodes on the rings */
+	int main_gen;
+	uint64_t *exc;
+	size_t nexc;
+};
+
+/* The segmented walk and its exceptions; false when the lists must be
+ * walked one node at a time instead. The caller frees c with
+ * claimed_free, whatever the answer. */
+static bool claimed_walk(struct pl_heap *h, uint64_t limit, struct claimed *c)
 {
+	*c = (struct claimed){ 0 };
+	if (!walk_lists(h, limit, &c->w, &c->n))
+		return false;
+	uint64_t per[4] = { 0 };
+	for (size_t i = 0; i < c->w.nsegs; i++)
+		if (c->w.segs[i].gen >= 0)
+			per[c->w.segs[i].gen] += c->w.segs[i].n;
+	for (int g = 1; g < 4; g++)
+		if (per[g] > per[c->main_gen])
+			c->main_gen = g;
+	return census_exceptions(&c->w, c->main_gen, &c->exc, &c->nexc);
+}
+
+static void claimed_free(struct claimed *c)
+{
+	walk_free(&c->w);
+	free(c->exc);
+}
+
+/* Call fn(ctx, node, gen) for each node on a ring, in address order: the
+ * bitmap (a bit per 16 bytes of the core file) read range by range. false
+ * when fn says so, or when the bits are not what a sound walk leaves (an
+ * exception not claimed). Inlined, so that fn is too. */
+static inline __attribute__((always_inline)) bool
+claimed_each(const struct claimed *c, bool (*fn)(void *ctx, uint64_t node, int gen), void *ctx)
+{
+	const struct walk *w = &c->w;
 	const struct pl_as *as = w->as;
-	const uint64_t head = (uint64_t)w->L->sizeof_gc_head;
-	size_t id = 0, e = 0;
+	const uint64_t head = (uint64_t)w->L->sizeof_gc_head, *exc = c->exc;
+	size_t e = 0, nexc = c->nexc;
 	for (size_t i = 0; i < as->n; i++) {
 		const struct pl_as_range *r = &as->r[i];
 		if (r->src != PL_SRC_CORE || !r->data || r->end <= r->start || r->data < w->base ||
@@ -1790,45 +1800,67 @@ static bool claimed_number(struct pl_heap *h, const struct walk *w, size_t n, in
 				if (off < lo || off + head > hi)
 					continue;   /* another range's, at the ends (a node's
 					             * gc head is in its range: walk_node) */
-				uint64_t node = r->start + (off - lo), code = (uint64_t)main_gen;
+				uint64_t node = r->start + (off - lo);
+				int gen = c->main_gen;
 				if (e < nexc && (exc[e] & ~(uint64_t)15) < node)
 					return false;   /* (sorted, and each one claimed) */
-				if (e < nexc && (exc[e] & ~(uint64_t)15) == node && (code = exc[e++] & 15) == 15)
-					continue;
-				uint64_t a = node + head;
-				uint32_t *slot;
-				if (id == n || !pl_heap_direct(a) || !(slot = direct_slot(h, a)) || *slot)
+				if (e < nexc && (exc[e] & ~(uint64_t)15) == node &&
+				    (gen = (int)(exc[e++] & 15)) == 15)
+					continue;   /* on no ring */
+				if (!fn(ctx, node, gen))
 					return false;
-				h->objs[id] = (struct pl_obj){ .addr = a, .gen = (uint8_t)code };
-				*slot = (uint32_t)++id | pl_idx_half(a);
 			}
 		}
 	}
-	h->nobjs = id;
-	return e == nexc && id == n;
+	return e == nexc;
 }
 
-/* The nodes of every gc list (see above), in address order, each with its
- * generation in the low 4 bits; NULL when the lists must be walked one
- * node at a time instead. */
-static uint64_t *census_nodes(struct pl_heap *h, uint64_t limit, size_t *np)
+struct number {
+	struct pl_heap *h;
+	size_t id, n;
+};
+
+/* (claimed_each's fn for claimed_number) */
+static bool number_node(void *ctx, uint64_t node, int gen)
 {
-	struct walk w;
-	size_t n = 0;
-	uint64_t *all = NULL;
-	if (walk_lists(h, limit, false, &w, &n) && (all = malloc((n ? n : 1) * sizeof(*all)))) {
-		size_t k = 0;
-		for (size_t i = 0; i < w.nsegs; i++)
-			for (size_t j = 0; w.segs[i].gen >= 0 && j < w.segs[i].n; j++)
-				all[k++] = w.segs[i].nodes[j] | (uint64_t)w.segs[i].gen;
-	}
-	walk_free(&w);
-	if (all && !sort_u64(all, n)) {
-		free(all);
-		all = NULL;
-	}
-	*np = n;
-	return all;
+	struct number *nb = ctx;
+	uint64_t a = node + (uint64_t)nb->h->p->L.sizeof_gc_head;
+	uint32_t *slot;
+	if (nb->id == nb->n || !pl_heap_direct(a) || !(slot = direct_slot(nb->h, a)) || *slot)
+		return false;
+	nb->h->objs[nb->id] = (struct pl_obj){ .addr = a, .gen = (uint8_t)gen };
+	*slot = (uint32_t)++nb->id | pl_idx_half(a);
+	return true;
+}
+
+/* Number the nodes on the rings, in address order, into h->objs (room for
+ * c->n): objs[id] gets the object's address and generation, its direct
+ * slot id + 1. false when that is not c->n objects, or when the bits are
+ * not what a sound walk leaves: an object outside the direct index, two
+ * in one slot's 32 bytes, an exception not claimed. */
+static bool claimed_number(struct pl_heap *h, const struct claimed *c)
+{
+	struct number nb = { .h = h, .n = c->n };
+	bool ok = claimed_each(c, number_node, &nb);
+	h->nobjs = nb.id;
+	return ok && nb.id == c->n;
+}
+
+struct take {
+	struct pl_heap *h;
+	struct pl_error *err;
+	int stop;
+};
+
+/* (claimed_each's fn for census_segmented) */
+static bool take_claimed(void *ctx, uint64_t node, int gen)
+{
+	struct take *t = ctx;
+	struct pl_program *p = t->h->p;
+	uint64_t gprev = 0;
+	pl_as_u64(&p->as, node + (uint64_t)p->L.gc_prev, &gprev);
+	t->err = take_node(t->h, node, gprev, gen, true, &t->stop);
+	return !t->err && !t->stop;
 }
 
 /* The census from the segmented walk: 1 when done; 0 when the lists
@@ -1839,37 +1871,22 @@ static uint64_t *census_nodes(struct pl_heap *h, uint64_t limit, size_t *np)
  * one-by-one walk then stops where it always did, with its warning. */
 static struct pl_error *census_segmented(struct pl_heap *h, uint64_t limit, int *done)
 {
-	struct pl_program *p = h->p;
-	size_t n = 0;
-	uint64_t *all = census_nodes(h, limit, &n);
-	*done = 0;
-	if (!all)
-		return NULL;
+	struct claimed c;
+	struct take t = { .h = h };
 	uint64_t bad_sizes = h->bad_sizes;
-	for (size_t i = 0; i < n; i++) {
-		uint64_t node = all[i] & ~(uint64_t)15;
-		if (i + 8 < n) {
-			const uint8_t *q = pl_as_ptr(&p->as, all[i + 8] & ~(uint64_t)15, 64);
-			if (q)
-				__builtin_prefetch(q);
-		}
-		uint64_t gprev = 0;
-		int stop;
-		pl_as_u64(&p->as, node + (uint64_t)p->L.gc_prev, &gprev);
-		struct pl_error *err = take_node(h, node, gprev, (int)(all[i] & 15), true, &stop);
-		if (err) {
-			free(all);
-			return err;
-		}
-		if (stop) {
-			heap_truncate(h, 0);
-			h->bad_sizes = bad_sizes;
-			free(all);
-			return NULL;
-		}
+	*done = 0;
+	bool ok = claimed_walk(h, limit, &c) && pl_heap_reserve(h, c.n) &&
+		  claimed_each(&c, take_claimed, &t) && h->nobjs == c.n;
+	claimed_free(&c);
+	if (t.err)
+		return t.err;
+	if (!ok) {
+		heap_truncate(h, 0);
+		h->bad_sizes = bad_sizes;
+		return NULL;
 	}
-	free(all);
 	*done = 1;
+	h->segmented = true;
 	return NULL;
 }
 
@@ -1961,36 +1978,24 @@ struct pl_error *pl_census_stage(struct pl_program *p, struct pl_heap *h, size_t
 	 * helper maps in the objects' array the numbering fills. (The walk
 	 * touched every object's page: the build reads them again in that
 	 * order and gives back those behind it.) */
-	struct walk w = { 0 };   /* (freed whether or not the walk is made) */
-	size_t n = 0, nexc = 0;
-	uint64_t *exc = NULL;
-	int main_gen = 0;
-	bool ok = walk_lists(h, limit, true, &w, &n);
-	if (ok) {
-		uint64_t per[4] = { 0 };
-		for (size_t i = 0; i < w.nsegs; i++)
-			if (w.segs[i].gen >= 0)
-				per[w.segs[i].gen] += w.segs[i].n;
-		for (int g = 1; g < 4; g++)
-			if (per[g] > per[main_gen])
-				main_gen = g;
-		ok = census_exceptions(&w, main_gen, &exc, &nexc);
-	}
+	struct claimed c;   /* (freed whether or not the walk is made) */
+	bool ok = claimed_walk(h, limit, &c);
+	size_t n = c.n;
 	if (ok && (ok = (h->objs = pl_big_resize(NULL, 0, (n ? n : 1) * sizeof(*h->objs))) != NULL)) {
 		h->capobjs = n;
 		struct populate f = { h->objs, n * sizeof(*h->objs) };
 		struct pl_beside b;
 		pl_beside_start(&b, populate_thread, &f);
-		ok = claimed_number(h, &w, n, main_gen, exc, nexc);
+		ok = claimed_number(h, &c);
 		pl_beside_wait(&b);
 	}
-	walk_free(&w);
-	free(exc);
+	claimed_free(&c);
 	if (!ok) {   /* the one-by-one walk does it, and says where it fails */
 		pl_heap_release(h);
 		return census_lists(p, h, limit, false);
 	}
 	*staged = n;
+	h->segmented = true;
 	return NULL;
 }
 

@@ -127,6 +127,8 @@ struct pl_heap {
 	uint64_t gen_objects[5];
 	uint64_t total_bytes;
 	bool damaged;                     /* a list walk stopped early */
+	bool segmented;                   /* the lists were walked in segments, by
+	                                   * threads (not one node at a time) */
 	uint64_t bad_sizes;               /* sizes read as implausible (damage):
 	                                   * those objects count without their items */
 	/* tp_traverse function address -> name index (coredump/traverse.c) */

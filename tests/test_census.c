@@ -48,9 +48,35 @@ static void compare(const struct target *t, const struct scenario *s, bool kerne
 	struct pl_error *err = pl_program_open(core, &(struct pl_options){ 0 }, &p);
 	ck_assert_msg(!err, "%s: %s", core, err ? err->msg : "");
 	struct pl_heap h;
+	/* the lists walked in segments by two threads, as on any machine with
+	 * two CPUs or more */
+	setenv("PYLEAK_THREADS", "2", 1);
 	err = pl_census(p, &h);
+	unsetenv("PYLEAK_THREADS");
 	ck_assert_msg(!err, "%s: census: %s", core, err ? err->msg : "");
 	ck_assert_msg(!h.damaged, "%s: gc lists reported damaged", core);
+	ck_assert_msg(h.segmented, "%s: the segmented walk fell back to one node at a time", core);
+	/* the same census as the walk one node at a time */
+	struct pl_heap h1 = { 0 };
+	err = pl_census_one_by_one(p, &h1);
+	ck_assert_msg(!err, "%s: census one by one: %s", core, err ? err->msg : "");
+	ck_assert_msg(!h1.segmented, "%s: the one-by-one census says it was segmented", core);
+	ck_assert_uint_eq(h1.nobjs, h.nobjs);
+	ck_assert_uint_eq(h1.total_bytes, h.total_bytes);
+	size_t differ = 0;
+	for (size_t i = 0; i < h.nobjs; i++) {
+		const struct pl_obj *a = &h.objs[i], *b = &h1.objs[i];
+		if ((a->addr != b->addr || a->gen != b->gen || a->size != b->size || a->refcnt != b->refcnt ||
+		     a->flags != b->flags || strcmp(h.types[a->type].name, h1.types[b->type].name)) &&
+		    differ++ < 5)
+			fprintf(stderr, "  object %zu: segmented 0x%" PRIx64 " gen %u, one by one 0x%" PRIx64
+				" gen %u\n", i, a->addr, a->gen, b->addr, b->gen);
+	}
+	ck_assert_msg(differ == 0, "%s: %zu objects differ between the segmented and one-by-one census",
+		      core, differ);
+	for (int g = 0; g < 5; g++)
+		ck_assert_uint_eq(h1.gen_objects[g], h.gen_objects[g]);
+	pl_heap_release(&h1);
 	/* an intact heap has no implausible length or capacity (a size read
 	 * from the wrong field looks like one) */
 	ck_assert_msg(h.bad_sizes == 0, "%s: %llu objects with an implausible size", core,

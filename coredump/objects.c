@@ -1272,37 +1272,6 @@ static void heap_truncate(struct pl_heap *h, size_t before)
 	reindex_hashed(h);   /* open addressing has no delete */
 }
 
-/* LSD radix sort of node addresses (16-bit digits of a >> 4, a digit all
- * share costs no pass). */
-static bool sort_u64(uint64_t *a, size_t n)
-{
-	uint64_t *tmp = malloc((n ? n : 1) * sizeof(*tmp));
-	size_t *count = malloc(65536 * sizeof(*count));
-	if (!tmp || !count) {
-		free(tmp);
-		free(count);
-		return false;
-	}
-	uint64_t *from = a, *to = tmp;
-	for (int shift = 4; shift < 64 && n > 1; shift += 16) {
-		memset(count, 0, 65536 * sizeof(*count));
-		for (size_t i = 0; i < n; i++)
-			count[(from[i] >> shift) & 0xffff]++;
-		if (!radix_starts(count, n, (from[0] >> shift) & 0xffff))
-			continue;
-		for (size_t i = 0; i < n; i++)
-			to[count[(from[i] >> shift) & 0xffff]++] = from[i];
-		uint64_t *x = from;
-		from = to;
-		to = x;
-	}
-	if (from != a)
-		memcpy(a, from, n * sizeof(*a));
-	free(tmp);
-	free(count);
-	return true;
-}
-
 /* The gc lists are doubly linked rings, and walking one is a chain of
  * dependent loads: its time is memory latency. With two or more CPUs the
  * rings are cut into segments, and each thread walks many segments at once,
@@ -1320,7 +1289,10 @@ static bool sort_u64(uint64_t *a, size_t n)
  * A node has one link back, so no two walkers pass the same node, and a
  * walker that started off the rings never reaches one. The rings are then
  * put together from their heads, segment after segment; segments no ring
- * reaches are dropped.
+ * reaches are dropped. The segments off the largest ring are walked again
+ * the same way, to mark their nodes' generation in two more bitmaps, or to
+ * take back the claims of those on no ring. The claimed bits, read in
+ * address order, are then the census.
  *
  * Anything unusual on a ring (a link that does not point back, a node
  * outside the core's own data or not 16-byte aligned, a segment that ends
@@ -1351,6 +1323,14 @@ struct walk {
 	struct segment *segs;
 	size_t nsegs, capsegs;
 	_Atomic size_t next_seg;
+	/* the walk again (walk_again) of the segments off the largest ring,
+	 * whose generation is main_gen: each node's generation xor main_gen
+	 * in two bitmaps laid out as claimed; gsum: a bit per 4 KiB of them,
+	 * set where any of their bits is */
+	bool again;
+	int main_gen;
+	_Atomic uint64_t *gx[2], *gsum;
+	_Atomic bool again_failed;
 };
 
 struct slot {
@@ -1359,6 +1339,7 @@ struct slot {
 	const uint8_t *g;        /* node's gc head, or NULL: not in the core's data */
 	size_t off;              /* its offset in the core file */
 	size_t hint;             /* for pl_as_find_hinted */
+	size_t k;                /* (walk again) nodes passed */
 	bool first;
 };
 
@@ -1528,7 +1509,10 @@ static bool sample_seeds(struct walk *w)
 
 static bool slot_start(struct walk *w, struct slot *sl)
 {
-	size_t i = atomic_fetch_add_explicit(&w->next_seg, 1, memory_order_relaxed);
+	size_t i;
+	do
+		i = atomic_fetch_add_explicit(&w->next_seg, 1, memory_order_relaxed);
+	while (w->again && i < w->nsegs && w->segs[i].gen == w->main_gen);
 	if (i >= w->nsegs)
 		return false;
 	struct segment *s = &w->segs[i];
@@ -1539,11 +1523,52 @@ static bool slot_start(struct walk *w, struct slot *sl)
 	return true;
 }
 
+/* One step of a walk again: node sl->k of its segment gets its
+ * generation's bits, or leaves the claimed ones when its segment is on no
+ * ring. false when the segment ended. */
+static bool again_step(struct walk *w, struct slot *sl)
+{
+	const struct segment *s = sl->s;
+	size_t i = sl->off >> 10;
+	uint64_t bit = 1ull << ((sl->off >> 4) & 63);
+	if (!sl->g || !(atomic_load_explicit(&w->claimed[i], memory_order_relaxed) & bit)) {
+		atomic_store_explicit(&w->again_failed, true, memory_order_relaxed);
+		return false;   /* not where the first walk went */
+	}
+	if (s->gen < 0) {
+		atomic_fetch_and_explicit(&w->claimed[i], ~bit, memory_order_relaxed);
+	} else {
+		unsigned x = (unsigned)(s->gen ^ w->main_gen);
+		for (int b = 0; b < 2; b++)
+			if (x & (1u << b))
+				atomic_fetch_or_explicit(&w->gx[b][i], bit, memory_order_relaxed);
+		uint64_t sb = 1ull << ((i >> 9) & 63);
+		if (!(atomic_load_explicit(&w->gsum[i >> 15], memory_order_relaxed) & sb))
+			atomic_fetch_or_explicit(&w->gsum[i >> 15], sb, memory_order_relaxed);
+	}
+	if (++sl->k >= s->n) {   /* (a segment whose first step failed: its seed alone) */
+		if (s->n && sl->node != s->last)
+			atomic_store_explicit(&w->again_failed, true, memory_order_relaxed);
+		return false;
+	}
+	uint64_t next;
+	memcpy(&next, sl->g + w->L->gc_next, 8);
+	sl->node = next & w->mask;
+	sl->g = walk_node(w, &sl->hint, sl->node, &sl->off);
+	if (sl->g) {
+		__builtin_prefetch(sl->g);
+		__builtin_prefetch((const void *)&w->claimed[sl->off >> 10]);
+	}
+	return true;
+}
+
 /* One step of a walker: false when its segment ended. */
 static bool slot_step(struct walk *w, struct slot *sl)
 {
 	struct segment *s = sl->s;
 	const struct pl_layout *L = w->L;
+	if (w->again)
+		return again_step(w, sl);
 	if (!sl->g) {
 		s->fail = true;
 		return false;
@@ -1555,15 +1580,15 @@ static bool slot_step(struct walk *w, struct slot *sl)
 		s->fail = true;
 		return false;
 	}
+	if (s->n > w->limit) {   /* (before the claim: a node claimed is counted) */
+		s->fail = true;
+		return false;
+	}
 	if (!sl->first && !claim(w->claimed, sl->off)) {
 		s->end = sl->node;   /* another segment's seed */
 		return false;
 	}
 	sl->first = false;
-	if (s->n > w->limit) {
-		s->fail = true;
-		return false;
-	}
 	s->last = sl->node;
 	s->n++;
 	uint64_t nx = next & w->mask;
@@ -1597,6 +1622,22 @@ static void *walk_thread(void *arg)
 		}
 	}
 	return NULL;
+}
+
+/* The segments walked by up to 8 threads (those pl_threads allows), each
+ * many at once */
+static void run_walkers(struct walk *w)
+{
+	unsigned nthreads = pl_threads(), started = 0;
+	pthread_t tids[7];
+	if (nthreads > 8)
+		nthreads = 8;
+	atomic_store_explicit(&w->next_seg, 0, memory_order_relaxed);
+	while (started + 1 < nthreads && pthread_create(&tids[started], NULL, walk_thread, w) == 0)
+		started++;
+	walk_thread(w);
+	for (unsigned t = 0; t < started; t++)
+		pthread_join(tids[t], NULL);
 }
 
 /* Put ring g together from its head; false if it does not close. */
@@ -1640,17 +1681,14 @@ static bool walk_lists(struct pl_heap *h, uint64_t limit, struct walk *w, size_t
 	struct pl_program *p = h->p;
 	const struct pl_gcstate *gc = &p->rt.gc;
 	const struct pl_core *c = p->core;
-	unsigned nthreads = pl_threads();
 	*w = (struct walk){ .as = &p->as, .L = &p->L, .base = c->map, .size = c->size,
 			    .mask = ~(uint64_t)p->L.gc_list_mask, .limit = limit };
 	*n = 0;
-	if (gc->collecting || !c->map || c->size < 16 || nthreads < 2)
+	if (gc->collecting || !c->map || c->size < 16 || pl_threads() < 2)
 		return false;
 	for (int g = 0; g < 4; g++)
 		w->heads[g] = g < 3 ? gc->gen[g].head : gc->permanent.head;
 	struct pl_addrmap by_seed = { 0 };
-	pthread_t tids[7];
-	unsigned started = 0;
 	bool ok = (w->claimed = calloc(c->size / 1024 + 1, sizeof(*w->claimed))) != NULL;
 	/* the first node of each ring first: its link back to the head is checked */
 	for (int g = 0; g < 4 && ok; g++) {
@@ -1662,15 +1700,8 @@ static bool walk_lists(struct pl_heap *h, uint64_t limit, struct walk *w, size_t
 			ok = add_seed(w, first, w->heads[g], true);
 	}
 	ok = ok && sample_seeds(w);
-	if (ok) {
-		if (nthreads > 8)
-			nthreads = 8;
-		while (started + 1 < nthreads && pthread_create(&tids[started], NULL, walk_thread, w) == 0)
-			started++;
-		walk_thread(w);
-		for (unsigned t = 0; t < started; t++)
-			pthread_join(tids[t], NULL);
-	}
+	if (ok)
+		run_walkers(w);
 	for (size_t i = 0; i < w->nsegs && ok; i++)
 		ok = pl_addrmap_put(&by_seed, w->segs[i].seed, (uint32_t)i, NULL);
 	for (int g = 0; g < 4 && ok; g++)
@@ -1683,65 +1714,46 @@ static void walk_free(struct walk *w)
 {
 	free(w->segs);
 	free(w->claimed);
+	free(w->gx[0]);
+	free(w->gx[1]);
+	free(w->gsum);
 }
 
-/* The nodes of the segments off the ring of generation main_gen, walked
- * again from their seeds: each with its generation in the low 4 bits (15:
- * the segment is on no ring), sorted. A segment's seed is claimed even when
- * its first step failed. false when out of memory, or when a walk again
- * does not end where the first one did. */
-static bool census_exceptions(const struct walk *w, int main_gen, uint64_t **excp, size_t *nexcp)
+/* The segments off the ring of generation main_gen walked again (as the
+ * first walk, on all threads, many at once each): their nodes get their
+ * generation in w->gx (xor main_gen), or lose their claimed bit when their
+ * segment is on no ring. A segment's seed is claimed even when its first
+ * step failed. false when out of memory, or when a walk again does not go
+ * where the first one did. */
+static bool walk_again(struct walk *w, int main_gen)
 {
-	size_t total = 0;
-	for (size_t i = 0; i < w->nsegs; i++)
-		if (w->segs[i].gen != main_gen)
-			total += w->segs[i].n ? w->segs[i].n : 1;
-	uint64_t *exc = malloc((total ? total : 1) * sizeof(*exc));
-	if (!exc)
+	size_t words = w->size / 1024 + 1;
+	w->main_gen = main_gen;
+	bool any = false;
+	for (size_t i = 0; i < w->nsegs && !any; i++)
+		any = w->segs[i].gen != main_gen;
+	if (!any)
+		return true;
+	/* (calloc'd: pages of them read and never written are not faulted in;
+	 * the reader looks at gsum first) */
+	if (!(w->gx[0] = calloc(words, sizeof(*w->gx[0]))) ||
+	    !(w->gx[1] = calloc(words, sizeof(*w->gx[1]))) ||
+	    !(w->gsum = calloc((words >> 15) + 1, sizeof(*w->gsum))))
 		return false;
-	size_t k = 0;
-	for (size_t i = 0; i < w->nsegs; i++) {
-		const struct segment *s = &w->segs[i];
-		if (s->gen == main_gen)
-			continue;
-		uint64_t code = s->gen >= 0 ? (uint64_t)s->gen : 15, node = s->seed;
-		size_t hint = 0;
-		exc[k++] = node | code;
-		for (size_t j = 1; j < s->n; j++) {
-			uint64_t next;
-			if (!walk_u64(w, &hint, node + (uint64_t)w->L->gc_next, &next) ||
-			    ((node = next & w->mask) & 15)) {
-				free(exc);
-				return false;
-			}
-			exc[k++] = node | code;
-		}
-		if (s->n && node != s->last) {
-			free(exc);
-			return false;
-		}
-	}
-	if (!sort_u64(exc, k)) {
-		free(exc);
-		return false;
-	}
-	*excp = exc;
-	*nexcp = k;
-	return true;
+	w->again = true;
+	run_walkers(w);
+	return !atomic_load_explicit(&w->again_failed, memory_order_relaxed);
 }
 
 /* A segmented walk ready to be read in address order: the nodes of the
- * largest ring have generation main_gen; those of the other segments are
- * the exceptions (census_exceptions). */
+ * largest ring have generation w.main_gen, the others theirs in w.gx
+ * (walk_again). */
 struct claimed {
 	struct walk w;
 	size_t n;                /* the nodes on the rings */
-	int main_gen;
-	uint64_t *exc;
-	size_t nexc;
 };
 
-/* The segmented walk and its exceptions; false when the lists must be
+/* The segmented walk and the walk again; false when the lists must be
  * walked one node at a time instead. The caller frees c with
  * claimed_free, whatever the answer. */
 static bool claimed_walk(struct pl_heap *h, uint64_t limit, struct claimed *c)
@@ -1750,32 +1762,30 @@ static bool claimed_walk(struct pl_heap *h, uint64_t limit, struct claimed *c)
 	if (!walk_lists(h, limit, &c->w, &c->n))
 		return false;
 	uint64_t per[4] = { 0 };
+	int main_gen = 0;
 	for (size_t i = 0; i < c->w.nsegs; i++)
 		if (c->w.segs[i].gen >= 0)
 			per[c->w.segs[i].gen] += c->w.segs[i].n;
 	for (int g = 1; g < 4; g++)
-		if (per[g] > per[c->main_gen])
-			c->main_gen = g;
-	return census_exceptions(&c->w, c->main_gen, &c->exc, &c->nexc);
+		if (per[g] > per[main_gen])
+			main_gen = g;
+	return walk_again(&c->w, main_gen);
 }
 
 static void claimed_free(struct claimed *c)
 {
 	walk_free(&c->w);
-	free(c->exc);
 }
 
 /* Call fn(ctx, node, gen) for each node on a ring, in address order: the
  * bitmap (a bit per 16 bytes of the core file) read range by range. false
- * when fn says so, or when the bits are not what a sound walk leaves (an
- * exception not claimed). Inlined, so that fn is too. */
+ * when fn says so. Inlined, so that fn is too. */
 static inline __attribute__((always_inline)) bool
 claimed_each(const struct claimed *c, bool (*fn)(void *ctx, uint64_t node, int gen), void *ctx)
 {
 	const struct walk *w = &c->w;
 	const struct pl_as *as = w->as;
-	const uint64_t head = (uint64_t)w->L->sizeof_gc_head, *exc = c->exc;
-	size_t e = 0, nexc = c->nexc;
+	const uint64_t head = (uint64_t)w->L->sizeof_gc_head;
 	for (size_t i = 0; i < as->n; i++) {
 		const struct pl_as_range *r = &as->r[i];
 		if (r->src != PL_SRC_CORE || !r->data || r->end <= r->start || r->data < w->base ||
@@ -1795,24 +1805,25 @@ claimed_each(const struct claimed *c, bool (*fn)(void *ctx, uint64_t node, int g
 				word &= ~(uint64_t)0 << (first & 63);
 			if (wi == last >> 6 && (last & 63) != 63)
 				word &= ((uint64_t)1 << ((last & 63) + 1)) - 1;
+			uint64_t x0 = 0, x1 = 0;   /* generation xor main_gen, bits 0 and 1 */
+			if (word && w->gsum &&
+			    (atomic_load_explicit(&w->gsum[wi >> 15], memory_order_relaxed) >> ((wi >> 9) & 63) & 1)) {
+				x0 = atomic_load_explicit(&w->gx[0][wi], memory_order_relaxed);
+				x1 = atomic_load_explicit(&w->gx[1][wi], memory_order_relaxed);
+			}
 			for (; word; word &= word - 1) {
-				size_t off = ((wi << 6) + (size_t)__builtin_ctzll(word)) << 4 | delta;
+				unsigned b = (unsigned)__builtin_ctzll(word);
+				size_t off = ((wi << 6) + b) << 4 | delta;
 				if (off < lo || off + head > hi)
 					continue;   /* another range's, at the ends (a node's
 					             * gc head is in its range: walk_node) */
-				uint64_t node = r->start + (off - lo);
-				int gen = c->main_gen;
-				if (e < nexc && (exc[e] & ~(uint64_t)15) < node)
-					return false;   /* (sorted, and each one claimed) */
-				if (e < nexc && (exc[e] & ~(uint64_t)15) == node &&
-				    (gen = (int)(exc[e++] & 15)) == 15)
-					continue;   /* on no ring */
-				if (!fn(ctx, node, gen))
+				int gen = w->main_gen ^ (int)((x0 >> b & 1) | (x1 >> b & 1) << 1);
+				if (!fn(ctx, r->start + (off - lo), gen))
 					return false;
 			}
 		}
 	}
-	return e == nexc;
+	return true;
 }
 
 struct number {
@@ -1837,7 +1848,7 @@ static bool number_node(void *ctx, uint64_t node, int gen)
  * c->n): objs[id] gets the object's address and generation, its direct
  * slot id + 1. false when that is not c->n objects, or when the bits are
  * not what a sound walk leaves: an object outside the direct index, two
- * in one slot's 32 bytes, an exception not claimed. */
+ * in one slot's 32 bytes. */
 static bool claimed_number(struct pl_heap *h, const struct claimed *c)
 {
 	struct number nb = { .h = h, .n = c->n };
@@ -1970,10 +1981,10 @@ struct pl_error *pl_census_stage(struct pl_program *p, struct pl_heap *h, size_t
 	if (err)
 		return err;
 	/* The walkers claim each node in a bitmap (a bit per 16 bytes of the
-	 * core file). Once the segments are put together in rings, the nodes of
-	 * the segments off the largest ring (the oldest generation, as a rule)
-	 * are walked again for their generation (or to be left out: their
-	 * segment is on no ring). Then the bitmap, read in address order,
+	 * core file). Once the segments are put together in rings, the segments
+	 * off the largest ring (the oldest generation, as a rule) are walked
+	 * again to mark their nodes' generation (or to take back their claims:
+	 * their segment is on no ring). Then the bitmap, read in address order,
 	 * numbers the objects, writes their direct slots, in order, while the
 	 * helper maps in the objects' array the numbering fills. (The walk
 	 * touched every object's page: the build reads them again in that

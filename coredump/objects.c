@@ -1319,10 +1319,12 @@ struct walk {
 	const uint8_t *base;     /* the core's data */
 	size_t size;
 	_Atomic uint64_t *claimed;
+	size_t words;            /* in claimed (and in each gx) */
 	uint64_t heads[4], mask, limit;
 	struct segment *segs;
 	size_t nsegs, capsegs;
 	_Atomic size_t next_seg;
+	size_t nring;            /* the nodes on the rings */
 	/* the walk again (walk_again) of the segments off the largest ring,
 	 * whose generation is main_gen: each node's generation xor main_gen
 	 * in two bitmaps laid out as claimed; gsum: a bit per 4 KiB of them,
@@ -1673,23 +1675,23 @@ static bool stitch(struct walk *w, const struct pl_addrmap *by_seed, int g, size
 }
 
 /* The segmented walk of every gc list (see above): its nodes claimed in
- * w->claimed, its segments put together in rings. false when the lists
- * must be walked one node at a time instead. *n: the nodes on the rings.
- * The caller frees the walk with walk_free, whatever the answer. */
-static bool walk_lists(struct pl_heap *h, uint64_t limit, struct walk *w, size_t *n)
+ * w->claimed, its segments put together in rings (w->nring nodes). false
+ * when the lists must be walked one node at a time instead. The caller
+ * frees the walk with walk_free, whatever the answer. */
+static bool walk_lists(struct pl_heap *h, uint64_t limit, struct walk *w)
 {
 	struct pl_program *p = h->p;
 	const struct pl_gcstate *gc = &p->rt.gc;
 	const struct pl_core *c = p->core;
 	*w = (struct walk){ .as = &p->as, .L = &p->L, .base = c->map, .size = c->size,
-			    .mask = ~(uint64_t)p->L.gc_list_mask, .limit = limit };
-	*n = 0;
+			    .words = c->size / 1024 + 1, .mask = ~(uint64_t)p->L.gc_list_mask,
+			    .limit = limit };
 	if (gc->collecting || !c->map || c->size < 16 || pl_threads() < 2)
 		return false;
 	for (int g = 0; g < 4; g++)
 		w->heads[g] = g < 3 ? gc->gen[g].head : gc->permanent.head;
 	struct pl_addrmap by_seed = { 0 };
-	bool ok = (w->claimed = calloc(c->size / 1024 + 1, sizeof(*w->claimed))) != NULL;
+	bool ok = (w->claimed = calloc(w->words, sizeof(*w->claimed))) != NULL;
 	/* the first node of each ring first: its link back to the head is checked */
 	for (int g = 0; g < 4 && ok; g++) {
 		uint64_t first;
@@ -1705,7 +1707,7 @@ static bool walk_lists(struct pl_heap *h, uint64_t limit, struct walk *w, size_t
 	for (size_t i = 0; i < w->nsegs && ok; i++)
 		ok = pl_addrmap_put(&by_seed, w->segs[i].seed, (uint32_t)i, NULL);
 	for (int g = 0; g < 4 && ok; g++)
-		ok = stitch(w, &by_seed, g, n);
+		ok = stitch(w, &by_seed, g, &w->nring);
 	pl_addrmap_release(&by_seed);
 	return ok;
 }
@@ -1727,7 +1729,6 @@ static void walk_free(struct walk *w)
  * where the first one did. */
 static bool walk_again(struct walk *w, int main_gen)
 {
-	size_t words = w->size / 1024 + 1;
 	w->main_gen = main_gen;
 	bool any = false;
 	for (size_t i = 0; i < w->nsegs && !any; i++)
@@ -1736,54 +1737,41 @@ static bool walk_again(struct walk *w, int main_gen)
 		return true;
 	/* (calloc'd: pages of them read and never written are not faulted in;
 	 * the reader looks at gsum first) */
-	if (!(w->gx[0] = calloc(words, sizeof(*w->gx[0]))) ||
-	    !(w->gx[1] = calloc(words, sizeof(*w->gx[1]))) ||
-	    !(w->gsum = calloc((words >> 15) + 1, sizeof(*w->gsum))))
+	if (!(w->gx[0] = calloc(w->words, sizeof(*w->gx[0]))) ||
+	    !(w->gx[1] = calloc(w->words, sizeof(*w->gx[1]))) ||
+	    !(w->gsum = calloc((w->words >> 15) + 1, sizeof(*w->gsum))))
 		return false;
 	w->again = true;
 	run_walkers(w);
 	return !atomic_load_explicit(&w->again_failed, memory_order_relaxed);
 }
 
-/* A segmented walk ready to be read in address order: the nodes of the
- * largest ring have generation w.main_gen, the others theirs in w.gx
- * (walk_again). */
-struct claimed {
-	struct walk w;
-	size_t n;                /* the nodes on the rings */
-};
-
-/* The segmented walk and the walk again; false when the lists must be
- * walked one node at a time instead. The caller frees c with
- * claimed_free, whatever the answer. */
-static bool claimed_walk(struct pl_heap *h, uint64_t limit, struct claimed *c)
+/* The segmented walk and the walk again, ready to be read in address
+ * order: the nodes of the largest ring have generation w->main_gen, the
+ * others theirs in w->gx. false when the lists must be walked one node at
+ * a time instead. The caller frees the walk with walk_free, whatever the
+ * answer. */
+static bool claimed_walk(struct pl_heap *h, uint64_t limit, struct walk *w)
 {
-	*c = (struct claimed){ 0 };
-	if (!walk_lists(h, limit, &c->w, &c->n))
+	if (!walk_lists(h, limit, w))
 		return false;
 	uint64_t per[4] = { 0 };
 	int main_gen = 0;
-	for (size_t i = 0; i < c->w.nsegs; i++)
-		if (c->w.segs[i].gen >= 0)
-			per[c->w.segs[i].gen] += c->w.segs[i].n;
+	for (size_t i = 0; i < w->nsegs; i++)
+		if (w->segs[i].gen >= 0)
+			per[w->segs[i].gen] += w->segs[i].n;
 	for (int g = 1; g < 4; g++)
 		if (per[g] > per[main_gen])
 			main_gen = g;
-	return walk_again(&c->w, main_gen);
-}
-
-static void claimed_free(struct claimed *c)
-{
-	walk_free(&c->w);
+	return walk_again(w, main_gen);
 }
 
 /* Call fn(ctx, node, gen) for each node on a ring, in address order: the
  * bitmap (a bit per 16 bytes of the core file) read range by range. false
  * when fn says so. Inlined, so that fn is too. */
 static inline __attribute__((always_inline)) bool
-claimed_each(const struct claimed *c, bool (*fn)(void *ctx, uint64_t node, int gen), void *ctx)
+claimed_each(const struct walk *w, bool (*fn)(void *ctx, uint64_t node, int gen), void *ctx)
 {
-	const struct walk *w = &c->w;
 	const struct pl_as *as = w->as;
 	const uint64_t head = (uint64_t)w->L->sizeof_gc_head;
 	for (size_t i = 0; i < as->n; i++) {
@@ -1845,16 +1833,16 @@ static bool number_node(void *ctx, uint64_t node, int gen)
 }
 
 /* Number the nodes on the rings, in address order, into h->objs (room for
- * c->n): objs[id] gets the object's address and generation, its direct
- * slot id + 1. false when that is not c->n objects, or when the bits are
- * not what a sound walk leaves: an object outside the direct index, two
- * in one slot's 32 bytes. */
-static bool claimed_number(struct pl_heap *h, const struct claimed *c)
+ * w->nring): objs[id] gets the object's address and generation, its
+ * direct slot id + 1. false when that is not w->nring objects, or when the
+ * bits are not what a sound walk leaves: an object outside the direct
+ * index, two in one slot's 32 bytes. */
+static bool claimed_number(struct pl_heap *h, const struct walk *w)
 {
-	struct number nb = { .h = h, .n = c->n };
-	bool ok = claimed_each(c, number_node, &nb);
+	struct number nb = { .h = h, .n = w->nring };
+	bool ok = claimed_each(w, number_node, &nb);
 	h->nobjs = nb.id;
-	return ok && nb.id == c->n;
+	return ok && nb.id == w->nring;
 }
 
 struct take {
@@ -1882,13 +1870,13 @@ static bool take_claimed(void *ctx, uint64_t node, int gen)
  * one-by-one walk then stops where it always did, with its warning. */
 static struct pl_error *census_segmented(struct pl_heap *h, uint64_t limit, int *done)
 {
-	struct claimed c;
+	struct walk w;
 	struct take t = { .h = h };
 	uint64_t bad_sizes = h->bad_sizes;
 	*done = 0;
-	bool ok = claimed_walk(h, limit, &c) && pl_heap_reserve(h, c.n) &&
-		  claimed_each(&c, take_claimed, &t) && h->nobjs == c.n;
-	claimed_free(&c);
+	bool ok = claimed_walk(h, limit, &w) && pl_heap_reserve(h, w.nring) &&
+		  claimed_each(&w, take_claimed, &t) && h->nobjs == w.nring;
+	walk_free(&w);
 	if (t.err)
 		return t.err;
 	if (!ok) {
@@ -1989,18 +1977,18 @@ struct pl_error *pl_census_stage(struct pl_program *p, struct pl_heap *h, size_t
 	 * helper maps in the objects' array the numbering fills. (The walk
 	 * touched every object's page: the build reads them again in that
 	 * order and gives back those behind it.) */
-	struct claimed c;   /* (freed whether or not the walk is made) */
-	bool ok = claimed_walk(h, limit, &c);
-	size_t n = c.n;
+	struct walk w;   /* (freed whether or not the walk is made) */
+	bool ok = claimed_walk(h, limit, &w);
+	size_t n = w.nring;
 	if (ok && (ok = (h->objs = pl_big_resize(NULL, 0, (n ? n : 1) * sizeof(*h->objs))) != NULL)) {
 		h->capobjs = n;
 		struct populate f = { h->objs, n * sizeof(*h->objs) };
 		struct pl_beside b;
 		pl_beside_start(&b, populate_thread, &f);
-		ok = claimed_number(h, &c);
+		ok = claimed_number(h, &w);
 		pl_beside_wait(&b);
 	}
-	claimed_free(&c);
+	walk_free(&w);
 	if (!ok) {   /* the one-by-one walk does it, and says where it fails */
 		pl_heap_release(h);
 		return census_lists(p, h, limit, false);

@@ -1509,6 +1509,18 @@ static bool sample_seeds(struct walk *w)
 	return ok;
 }
 
+/* The slot moves on to node: its gc head found in the core's data, and
+ * fetched ahead with its claimed bit */
+static void slot_goto(const struct walk *w, struct slot *sl, uint64_t node)
+{
+	sl->node = node;
+	sl->g = walk_node(w, &sl->hint, node, &sl->off);
+	if (sl->g) {
+		__builtin_prefetch(sl->g);
+		__builtin_prefetch((const void *)&w->claimed[sl->off >> 10]);
+	}
+}
+
 static bool slot_start(struct walk *w, struct slot *sl)
 {
 	size_t i;
@@ -1518,10 +1530,8 @@ static bool slot_start(struct walk *w, struct slot *sl)
 	if (i >= w->nsegs)
 		return false;
 	struct segment *s = &w->segs[i];
-	*sl = (struct slot){ .s = s, .prev = s->prev0, .node = s->seed, .first = true };
-	sl->g = walk_node(w, &sl->hint, s->seed, &sl->off);
-	if (sl->g)
-		__builtin_prefetch(sl->g);
+	*sl = (struct slot){ .s = s, .prev = s->prev0, .first = true };
+	slot_goto(w, sl, s->seed);
 	return true;
 }
 
@@ -1555,12 +1565,7 @@ static bool again_step(struct walk *w, struct slot *sl)
 	}
 	uint64_t next;
 	memcpy(&next, sl->g + w->L->gc_next, 8);
-	sl->node = next & w->mask;
-	sl->g = walk_node(w, &sl->hint, sl->node, &sl->off);
-	if (sl->g) {
-		__builtin_prefetch(sl->g);
-		__builtin_prefetch((const void *)&w->claimed[sl->off >> 10]);
-	}
+	slot_goto(w, sl, next & w->mask);
 	return true;
 }
 
@@ -1599,12 +1604,7 @@ static bool slot_step(struct walk *w, struct slot *sl)
 		return false;
 	}
 	sl->prev = sl->node;
-	sl->node = nx;
-	sl->g = walk_node(w, &sl->hint, nx, &sl->off);
-	if (sl->g) {
-		__builtin_prefetch(sl->g);
-		__builtin_prefetch((const void *)&w->claimed[sl->off >> 10]);
-	}
+	slot_goto(w, sl, nx);
 	return true;
 }
 
